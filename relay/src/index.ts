@@ -1,0 +1,7 @@
+export {
+  EmbeddedPostgresError,
+  type EmbeddedPostgresOptions,
+  freePort,
+  type RunningPostgres,
+  startEmbeddedPostgres,
+} from './store/embedded.js';
