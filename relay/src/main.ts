@@ -3,7 +3,13 @@ import { formatHelp, type OptionSpec, parseOptions, runMain } from '@g2c/cli';
 
 export const serveOptions: OptionSpec[] = [
   { name: 'listen', type: 'string', default: '0.0.0.0:8080', value: 'HOST:PORT', description: 'HTTP listen address' },
-  { name: 'data-dir', type: 'string', default: './.g2c', value: 'DIR', description: 'embedded store, master key, credentials' },
+  {
+    name: 'data-dir',
+    type: 'string',
+    default: './.g2c',
+    value: 'DIR',
+    description: 'embedded store, master key, credentials',
+  },
   { name: 'database-url', type: 'string', value: 'URL', description: 'external PostgreSQL store (production)' },
   { name: 'tls-cert', type: 'string', value: 'FILE', description: 'PEM certificate for HTTPS/WSS' },
   { name: 'tls-key', type: 'string', value: 'FILE', description: 'PEM private key for HTTPS/WSS' },

@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { type RunningPostgres, startEmbeddedPostgres } from '@g2c/relay';
 import pg from 'pg';
 
-export const fixturesDir = fileURLToPath(new URL('../fixtures/', import.meta.url).href.replace('/dist/', '/'));
+export const fixturesDir = fileURLToPath(
+  new URL(import.meta.url.includes('/test/dist/') ? '../../fixtures/' : '../fixtures/', import.meta.url),
+);
 
 export interface TestPostgres extends RunningPostgres {
   /** The temp directory holding the cluster; removed by stop(). */

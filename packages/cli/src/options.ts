@@ -121,7 +121,8 @@ export function parseOptions(
       i++;
     }
     if (name === 'config') configFile = String(raw);
-    else if (spec!.type === 'list') fromFlags.set(name, [...((fromFlags.get(name) as string[]) ?? []), ...String(raw).split(',')]);
+    else if (spec!.type === 'list')
+      fromFlags.set(name, [...((fromFlags.get(name) as string[]) ?? []), ...String(raw).split(',')]);
     else fromFlags.set(name, raw);
   }
 
