@@ -2,7 +2,7 @@
 // start-up failure exits 1 with its message (no stack trace for errors a user can fix).
 import { OptionError } from './options.js';
 
-export function runMain(main: (argv: string[]) => Promise<number | undefined | void>): void {
+export function runMain(main: (argv: string[]) => Promise<unknown>): void {
   main(process.argv.slice(2)).then(
     (code) => {
       if (typeof code === 'number') process.exitCode = code;
