@@ -1,0 +1,171 @@
+// What the engine keeps alive per instance: its parsed configuration, its pg pool and its schema
+// cache. Built on first use from the stored record, re-checked against the store every few
+// seconds (another relay may have changed it), replaced atomically when the instance changes,
+// and closed when it is deleted. Validation of a new or changed configuration (connect +
+// introspect) also lives here, with a 400 that says what failed.
+import type pg from 'pg';
+import { ApiError } from '../errors.js';
+import type { InstanceRecord } from '../store/instances.js';
+import { type InstanceConfig, parseConfiguration } from './config.js';
+import { describeConnectFailure, isSchemaMiss, toApiError } from './errors.js';
+import { createPool, type PoolLogger, type TunnelSocketFactory } from './pools.js';
+import type { TableInfo } from './schema.js';
+import { introspect, SchemaCache, tableNameFilter } from './schema-cache.js';
+
+export const RUNTIME_DEFAULTS = {
+  /** A live instance re-reads its record from the store at most this often. */
+  recheckMs: 5_000,
+};
+
+export interface InstanceRuntime {
+  id: string;
+  orgId: string;
+  /** updatedAt of the record this runtime was built from. */
+  version: number;
+  config: InstanceConfig;
+  tunnelId: string | null;
+  pool: pg.Pool;
+  schema: SchemaCache;
+  /** "instance <name>": for messages. */
+  label: string;
+  checkedAt: number;
+}
+
+export interface RuntimeDeps {
+  /** Socket factory of a tunnel; absent when the relay has no hub (ground2cloud then fails). */
+  tunnelSocket?: TunnelSocketFactory;
+  logger?: PoolLogger;
+}
+
+function configOf(record: InstanceRecord): InstanceConfig {
+  return parseConfiguration({ ...record.configuration, password: record.password });
+}
+
+export class InstanceRuntimes {
+  private readonly live = new Map<string, InstanceRuntime>();
+
+  constructor(private readonly deps: RuntimeDeps) {}
+
+  private build(record: InstanceRecord, pool?: pg.Pool, tables?: TableInfo[]): InstanceRuntime {
+    const config = configOf(record);
+    const label = `instance "${record.name}"`;
+    const realPool =
+      pool ??
+      createPool(config, {
+        tunnelId: record.tunnelId ?? undefined,
+        tunnelSocket: this.deps.tunnelSocket,
+        logger: this.deps.logger,
+        label: record.id,
+      });
+    const schema = new SchemaCache(() => introspect(realPool, config.schema, tableNameFilter(config.tableNames)));
+    if (tables) schema.prime(tables);
+    return {
+      id: record.id,
+      orgId: record.orgId,
+      version: record.updatedAt.getTime(),
+      config,
+      tunnelId: record.tunnelId,
+      pool: realPool,
+      schema,
+      label,
+      checkedAt: Date.now(),
+    };
+  }
+
+  /**
+   * The runtime of an instance. `load` reads the current record (undefined = deleted); it is
+   * called when the instance is not live here or was last checked more than recheckMs ago.
+   */
+  async get(id: string, load: () => Promise<InstanceRecord | undefined>): Promise<InstanceRuntime | undefined> {
+    const current = this.live.get(id);
+    if (current && Date.now() - current.checkedAt < RUNTIME_DEFAULTS.recheckMs) return current;
+    const record = await load();
+    if (!record) {
+      if (current) await this.evict(id);
+      return undefined;
+    }
+    if (current && current.version === record.updatedAt.getTime()) {
+      current.checkedAt = Date.now();
+      return current;
+    }
+    return this.install(record);
+  }
+
+  /** Makes `record` live, with a pool and tables already validated when given; the old pool drains. */
+  install(record: InstanceRecord, probed?: { pool: pg.Pool; tables: TableInfo[] }): InstanceRuntime {
+    const runtime = this.build(record, probed?.pool, probed?.tables);
+    const old = this.live.get(record.id);
+    this.live.set(record.id, runtime);
+    // Requests holding a client of the old pool finish on it; pool.end() waits for them.
+    if (old && old.pool !== runtime.pool) old.pool.end().catch(() => {});
+    return runtime;
+  }
+
+  /** Closes the instance's pool (after its running queries) and forgets it. */
+  async evict(id: string): Promise<void> {
+    const old = this.live.get(id);
+    if (!old) return;
+    this.live.delete(id);
+    await old.pool.end().catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.live.keys()].map((id) => this.evict(id)));
+  }
+
+  /**
+   * Connects with `config` and introspects it. Resolves with a pool and tables to install, or
+   * throws a 400 `invalid_configuration` saying what failed (never the password).
+   */
+  async probe(config: InstanceConfig, tunnelId: string | null): Promise<{ pool: pg.Pool; tables: TableInfo[] }> {
+    if (config.connectionType === 'ground2cloud' && !this.deps.tunnelSocket) {
+      throw new ApiError(
+        'invalid_configuration',
+        'This relay has no tunnel hub; ground2cloud instances are unavailable.',
+      );
+    }
+    const pool = createPool(config, {
+      tunnelId: tunnelId ?? undefined,
+      tunnelSocket: this.deps.tunnelSocket,
+      logger: this.deps.logger,
+    });
+    try {
+      const tables = await introspect(pool, config.schema, tableNameFilter(config.tableNames));
+      const { rows } = await pool.query('select 1 from pg_namespace where nspname = $1', [config.schema]);
+      if (rows.length === 0) {
+        throw new ApiError(
+          'invalid_configuration',
+          `Schema "${config.schema}" does not exist in database "${config.database}" (db.schema).`,
+        );
+      }
+      return { pool, tables };
+    } catch (err) {
+      await pool.end().catch(() => {});
+      if (err instanceof ApiError && err.code === 'invalid_configuration') throw err;
+      const target = config.connectionType === 'ground2cloud' ? ' (through the tunnel)' : '';
+      throw new ApiError(
+        'invalid_configuration',
+        `Cannot use the database at ${config.host}:${config.port}${target}: ${describeConnectFailure(err)}.`,
+        (err as Error)?.message,
+      );
+    }
+  }
+}
+
+/**
+ * Runs `work` against an instance, refreshing the schema and retrying once when PostgreSQL says
+ * a table or column does not exist (the cache was stale), and mapping failures to ApiErrors.
+ */
+export async function withSchemaRetry<T>(runtime: InstanceRuntime, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (!isSchemaMiss(err)) throw toApiError(err, runtime.label);
+    await runtime.schema.refresh().catch(() => {});
+    try {
+      return await work();
+    } catch (again) {
+      throw toApiError(again, runtime.label);
+    }
+  }
+}
