@@ -15,6 +15,11 @@ import { introspect, SchemaCache, tableNameFilter } from './schema-cache.js';
 export const RUNTIME_DEFAULTS = {
   /** A live instance re-reads its record from the store at most this often. */
   recheckMs: 5_000,
+  /**
+   * A replaced or deleted instance's pool is ended this long after the swap: a request that
+   * picked the old runtime just before finishes on it instead of meeting an ended pool.
+   */
+  retireGraceMs: 5_000,
 };
 
 export interface InstanceRuntime {
@@ -81,7 +86,7 @@ export class InstanceRuntimes {
     if (current && Date.now() - current.checkedAt < RUNTIME_DEFAULTS.recheckMs) return current;
     const record = await load();
     if (!record) {
-      if (current) await this.evict(id);
+      if (current) this.evict(id);
       return undefined;
     }
     if (current && current.version === record.updatedAt.getTime()) {
@@ -96,21 +101,34 @@ export class InstanceRuntimes {
     const runtime = this.build(record, probed?.pool, probed?.tables);
     const old = this.live.get(record.id);
     this.live.set(record.id, runtime);
-    // Requests holding a client of the old pool finish on it; pool.end() waits for them.
-    if (old && old.pool !== runtime.pool) old.pool.end().catch(() => {});
+    if (old && old.pool !== runtime.pool) this.retire(old.pool);
     return runtime;
   }
 
-  /** Closes the instance's pool (after its running queries) and forgets it. */
-  async evict(id: string): Promise<void> {
+  /** Forgets the instance; its pool ends after the grace period. */
+  evict(id: string): void {
     const old = this.live.get(id);
     if (!old) return;
     this.live.delete(id);
-    await old.pool.end().catch(() => {});
+    this.retire(old.pool);
   }
 
+  private readonly retiring = new Set<pg.Pool>();
+
+  private retire(pool: pg.Pool): void {
+    this.retiring.add(pool);
+    setTimeout(() => {
+      this.retiring.delete(pool);
+      pool.end().catch(() => {});
+    }, RUNTIME_DEFAULTS.retireGraceMs).unref();
+  }
+
+  /** Ends every pool, live or retiring. */
   async close(): Promise<void> {
-    await Promise.all([...this.live.keys()].map((id) => this.evict(id)));
+    const pools = [...[...this.live.values()].map((r) => r.pool), ...this.retiring];
+    this.live.clear();
+    this.retiring.clear();
+    await Promise.all(pools.map((p) => p.end().catch(() => {})));
   }
 
   /**

@@ -148,9 +148,19 @@ export class SchemaCache {
   async table(name: string): Promise<TableInfo | undefined> {
     const found = (await this.all()).get(name);
     if (found) return found;
-    if (this.now() - this.lastMissRefresh < SCHEMA_CACHE_DEFAULTS.minMissRefreshIntervalMs) return undefined;
+    if (!(await this.refreshOnMiss())) return undefined;
+    return this.tables.get(name);
+  }
+
+  /**
+   * A request named something the cache does not know (a table, or a column in where/fields/
+   * orderBy): reload, unless that was done less than minMissRefreshIntervalMs ago. True when
+   * it reloaded (the caller then tries once more).
+   */
+  async refreshOnMiss(): Promise<boolean> {
+    if (this.now() - this.lastMissRefresh < SCHEMA_CACHE_DEFAULTS.minMissRefreshIntervalMs) return false;
     this.lastMissRefresh = this.now();
     await this.refresh();
-    return this.tables.get(name);
+    return true;
   }
 }
