@@ -1,45 +1,17 @@
 // How a table looks from the API: the JSON type of each column (shared by
 // /objects/{name}/metadata and the OpenAPI document) and the routes a table really has.
 import type { ColumnInfo, TableInfo } from './schema.js';
+import { isOrderable, valueSchema } from './values.js';
 
 /** A JSON Schema (OpenAPI 3.1 dialect) fragment. */
 export type JsonSchema = Record<string, unknown>;
 
 const INTEGER = new Set(['int2', 'int4', 'int8', 'oid']);
 const NUMBER = new Set(['numeric', 'float4', 'float8']);
-const STRING_FORMATS: Record<string, string> = {
-  date: 'date',
-  time: 'time',
-  timetz: 'time',
-  timestamp: 'date-time',
-  timestamptz: 'date-time',
-  interval: 'duration',
-  uuid: 'uuid',
-  bytea: 'byte',
-  inet: 'ip',
-};
 
-/** The JSON Schema of one value of a (non-array) PostgreSQL type. */
-function scalarSchema(type: string, column: ColumnInfo): JsonSchema {
-  if (column.enumValues) return { type: 'string', enum: column.enumValues };
-  if (INTEGER.has(type)) {
-    return type === 'int8'
-      ? { type: 'integer', format: 'int64' }
-      : { type: 'integer', format: type === 'int2' ? 'int16' : 'int32' };
-  }
-  if (NUMBER.has(type))
-    return { type: 'number', format: type === 'numeric' ? 'decimal' : type === 'float4' ? 'float' : 'double' };
-  if (type === 'bool') return { type: 'boolean' };
-  if (type === 'json' || type === 'jsonb') return {}; // any JSON value
-  const format = STRING_FORMATS[type];
-  return format ? { type: 'string', format } : { type: 'string' };
-}
-
-/** The JSON Schema of a column's values (null allowed when the column is nullable). */
+/** The JSON Schema of a column's values (values.ts's encoding; null allowed when nullable). */
 export function columnSchema(column: ColumnInfo): JsonSchema {
-  const element = column.isArray ? column.type.replace(/^_/, '') : column.type;
-  let schema: JsonSchema = scalarSchema(element, column);
-  if (column.isArray) schema = { type: 'array', items: schema };
+  let schema: JsonSchema = { ...valueSchema(column) };
   if (column.nullable && typeof schema.type === 'string') schema = { ...schema, type: [schema.type, 'null'] };
   schema.description = `PostgreSQL ${column.nativeType}${column.readOnly ? ' (read-only)' : ''}`;
   if (column.readOnly) schema.readOnly = true;
@@ -86,6 +58,7 @@ export function tableMetadata(table: TableInfo): Record<string, unknown> {
       createable: writable && !c.readOnly,
       updateable: writable && !c.readOnly,
       filterable: true,
+      sortable: isOrderable(c),
       nullable: c.nullable,
       ...(c.enumValues ? { enumValues: c.enumValues } : {}),
     })),
