@@ -1,0 +1,95 @@
+// Page tokens and the shape of a list response. A token is opaque to clients:
+//
+//   base64url(JSON payload) "." base64url(first 16 bytes of HMAC-SHA256(binding, payload))
+//
+// payload = {"v":1,"k":[...]} (keyset: the text of the last row's order keys) or
+// {"v":1,"o":n} (offset). `binding` is an HMAC (or, without a key, a SHA-256) of the
+// canonical query (object, where, fields, orderBy, pageSize), so a token presented with
+// any other query fails its check -> 400 invalid_page_token. With a key, clients cannot
+// forge or alter tokens either (a forged cursor would only be another filter value anyway).
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { ApiError } from '../errors.js';
+import type { ListPlan } from './plan.js';
+
+export type PageCursor = { kind: 'keyset'; values: (string | null)[] } | { kind: 'offset'; offset: number };
+
+const MAC_BYTES = 16;
+
+/** What tokens of the query whose canonical text is `canonical` are bound to. */
+export function queryBinding(canonical: string, key?: string | Uint8Array): Uint8Array {
+  return key === undefined || key.length === 0
+    ? createHash('sha256').update(canonical).digest()
+    : createHmac('sha256', key).update(canonical).digest();
+}
+
+export function encodePageToken(cursor: PageCursor, binding: Uint8Array): string {
+  const payload = Buffer.from(
+    JSON.stringify(cursor.kind === 'keyset' ? { v: 1, k: cursor.values } : { v: 1, o: cursor.offset }),
+  ).toString('base64url');
+  return `${payload}.${mac(payload, binding).toString('base64url')}`;
+}
+
+/** Reads a token of the query `binding` was made for; anything else -> 400 invalid_page_token. */
+export function decodePageToken(token: string, binding: Uint8Array): PageCursor {
+  const invalid = (why: string) =>
+    new ApiError(
+      'invalid_page_token',
+      `The nextPage token ${why}. Send it unchanged, with the same where, fields, orderBy and pageSize as the request that returned it.`,
+    );
+  const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(token);
+  if (!match) throw invalid('is malformed');
+  const [, payload, signature] = match as unknown as [string, string, string];
+  const expected = mac(payload, binding);
+  const given = Buffer.from(signature, 'base64url');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw invalid('belongs to another query or was altered');
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid('is malformed');
+  }
+  const d = data as { v?: unknown; k?: unknown; o?: unknown };
+  if (d?.v === 1 && Array.isArray(d.k) && d.k.every((x) => x === null || typeof x === 'string')) {
+    return { kind: 'keyset', values: d.k as (string | null)[] };
+  }
+  if (d?.v === 1 && Number.isSafeInteger(d.o) && (d.o as number) >= 0) {
+    return { kind: 'offset', offset: d.o as number };
+  }
+  throw invalid('is malformed');
+}
+
+function mac(payload: string, binding: Uint8Array): Buffer {
+  return createHmac('sha256', binding).update(payload).digest().subarray(0, MAC_BYTES);
+}
+
+/** One row of a list query: the row's JSON text and, for keyset plans, its order keys. */
+export interface ListRow {
+  row: string;
+  cursor?: (string | null)[] | null;
+}
+
+export interface ListPage {
+  /** The JSON array, rows spliced in as PostgreSQL wrote them (never re-parsed). */
+  body: string;
+  /** For the elements-returned-count header. */
+  returnedCount: number;
+  /** For the elements-next-page-token header; absent when no row follows. */
+  nextPageToken?: string;
+}
+
+/** Shapes the rows of buildListSql(plan) (up to pageSize + 1 of them) into the response. */
+export function finishList(plan: ListPlan, rows: ListRow[]): ListPage {
+  const more = rows.length > plan.pageSize;
+  const page = more ? rows.slice(0, plan.pageSize) : rows;
+  const result: ListPage = { body: `[${page.map((r) => r.row).join(',')}]`, returnedCount: page.length };
+  if (more) {
+    const last = page[page.length - 1] as ListRow;
+    result.nextPageToken =
+      plan.paging === 'keyset'
+        ? encodePageToken({ kind: 'keyset', values: last.cursor ?? [] }, plan.binding)
+        : encodePageToken({ kind: 'offset', offset: plan.offset + plan.pageSize }, plan.binding);
+  }
+  return result;
+}
