@@ -19,15 +19,15 @@ export const SCHEMA_CACHE_DEFAULTS = {
 // connected user may read. Partitions are reached through their parent. Domains are reported
 // by their base type; enum labels come with enum columns and enum arrays.
 const INTROSPECT_SQL = `
-SELECT c.relname AS name,
+SELECT c.relname::text AS name,
        CASE WHEN c.relkind IN ('v', 'm') THEN 'view' ELSE 'table' END AS kind,
        COALESCE((
-         SELECT array_agg(a.attname ORDER BY k.ord)
+         SELECT array_agg(a.attname::text ORDER BY k.ord)
          FROM pg_index i
          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
          WHERE i.indrelid = c.oid AND i.indisprimary
-       ), '{}') AS primary_key,
+       ), '{}'::text[]) AS primary_key,
        COALESCE((
          SELECT json_agg(json_build_object(
            'name', a.attname,
@@ -38,7 +38,7 @@ SELECT c.relname AS name,
            'identityAlways', a.attidentity = 'a',
            'generated', a.attgenerated <> '',
            'isArray', bt.typcategory = 'A',
-           'enumValues', (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
+           'enumValues', (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e
                           WHERE e.enumtypid = CASE WHEN bt.typcategory = 'A' THEN bt.typelem ELSE bt.oid END)
          ) ORDER BY a.attnum)
          FROM pg_attribute a

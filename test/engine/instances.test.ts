@@ -1,0 +1,193 @@
+// Platform API of instances (DESIGN 5.3, 5.4) against a real PostgreSQL: validation names the
+// key or says what failed, the password never comes back, the element token only once,
+// changes are re-validated and take effect, other organizations see nothing.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { APP_PASSWORD, BASE, call, createInstance, type EngineHarness, startEngineHarness } from './harness.js';
+
+let h: EngineHarness;
+beforeAll(async () => {
+  h = await startEngineHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+const post = (configuration: unknown, extra: Record<string, unknown> = {}) =>
+  call(h.app, 'POST', `${BASE}/instances`, {
+    auth: h.org.platform,
+    body: { element: { key: 'postgresql' }, name: 'shop', configuration, ...extra },
+  });
+
+describe('POST /instances validation', () => {
+  it.each([
+    ['db.host', { 'db.host': undefined }],
+    ['db.name', { 'db.name': undefined }],
+    ['username', { username: undefined }],
+    ['password', { password: undefined }],
+  ])('a missing %s is a 400 naming it', async (key, overrides) => {
+    const res = await post(h.shopConfig(overrides));
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ code: 'invalid_configuration' });
+    expect((res.json as { message: string }).message).toContain(`"${key}"`);
+    expect(res.headers['elements-request-id']).toBe((res.json as { requestId: string }).requestId);
+  });
+
+  it.each([
+    ['db.host', { 'db.host': 'host:99999' }],
+    ['db.host', { 'db.host': 'a b' }],
+    ['connection.type', { 'connection.type': 'carrier-pigeon' }],
+    ['ground2cloud.tunnel', { 'connection.type': 'ground2cloud' }],
+    ['db.ssl', { 'db.ssl': 'maybe' }],
+    ['pool.max', { 'pool.max': 0 }],
+    ['statement.timeout.ms', { 'statement.timeout.ms': 'soon' }],
+    ['filter.response.nulls', { 'filter.response.nulls': 'yes' }],
+    ['db.table.names', { 'db.table.names': 'a*b' }],
+    ['colour', { colour: 'blue' }],
+  ])('a malformed %s is a 400 naming it', async (key, overrides) => {
+    const res = await post(h.shopConfig(overrides));
+    expect(res.status).toBe(400);
+    expect((res.json as { message: string }).message).toContain(`"${key}"`);
+  });
+
+  it('a wrong password is a 400 saying authentication failed, without the password', async () => {
+    const res = await post(h.shopConfig({ password: 'not-the-password-42' }));
+    expect(res.status).toBe(400);
+    expect((res.json as { message: string }).message).toMatch(/authentication failed/);
+    expect(res.body).not.toContain('not-the-password-42');
+  });
+
+  it('an unknown database is a 400 saying so', async () => {
+    const res = await post(h.shopConfig({ 'db.name': 'nope' }));
+    expect(res.status).toBe(400);
+    expect((res.json as { message: string }).message).toMatch(/unknown database/);
+  });
+
+  it('an unreachable host is a 400 saying unreachable', async () => {
+    const res = await post(h.shopConfig({ 'db.host': '127.0.0.1:1' }));
+    expect(res.status).toBe(400);
+    expect((res.json as { message: string }).message).toMatch(/unreachable/);
+  });
+
+  it('an unknown schema is a 400 naming db.schema', async () => {
+    const res = await post(h.shopConfig({ 'db.schema': 'nowhere' }));
+    expect(res.status).toBe(400);
+    expect((res.json as { message: string }).message).toContain('db.schema');
+  });
+
+  it('an unknown tunnel is a 400 naming ground2cloud.tunnel', async () => {
+    const res = await post(h.shopConfig({ 'connection.type': 'ground2cloud', 'ground2cloud.tunnel': 'no-such' }));
+    expect(res.status).toBe(400);
+    expect((res.json as { message: string }).message).toContain('ground2cloud.tunnel');
+  });
+
+  it('a wrong element key or missing name is a 400', async () => {
+    expect((await post(h.shopConfig(), { element: { key: 'mysql' } })).status).toBe(400);
+    expect((await post(h.shopConfig(), { name: '' })).status).toBe(400);
+    const noConfig = await call(h.app, 'POST', `${BASE}/instances`, { auth: h.org.platform, body: { name: 'x' } });
+    expect(noConfig.status).toBe(400);
+  });
+
+  it('needs platform credentials', async () => {
+    const res = await call(h.app, 'POST', `${BASE}/instances`, { body: { name: 'x', configuration: h.shopConfig() } });
+    expect(res.status).toBe(401);
+    expect(res.json).toMatchObject({ code: 'unauthorized' });
+  });
+});
+
+describe('instance lifecycle', () => {
+  it('creates, shows without password, changes with re-validation, deletes', async () => {
+    const created = await post(h.shopConfig({ 'db.table.names': 'people,count*' }), { tags: ['prod'] });
+    expect(created.status).toBe(200);
+    const view = created.json as Record<string, unknown>;
+    expect(view).toMatchObject({
+      name: 'shop',
+      element: { key: 'postgresql' },
+      tags: ['prod'],
+      connectionType: 'direct',
+      configuration: { 'db.name': 'shop', 'db.table.names': 'people,count*' },
+    });
+    expect(typeof view.token).toBe('string');
+    expect(created.body).not.toContain(APP_PASSWORD);
+    const id = view.id as string;
+    const auth = `${h.org.platform}, Element ${view.token}`;
+
+    // db.table.names with an exact name and a prefix*
+    const objects = await call(h.app, 'GET', `${BASE}/objects`, { auth });
+    expect(objects.json).toEqual(['countries', 'people']);
+
+    const one = await call(h.app, 'GET', `${BASE}/instances/${id}`, { auth: h.org.platform });
+    expect(one.status).toBe(200);
+    expect(one.json).not.toHaveProperty('token');
+    expect(one.body).not.toContain(APP_PASSWORD);
+    const list = await call(h.app, 'GET', `${BASE}/instances`, { auth: h.org.platform });
+    expect((list.json as { id: string }[]).map((i) => i.id)).toContain(id);
+    expect(list.body).not.toContain(APP_PASSWORD);
+    expect(list.body).not.toContain(view.token as string);
+
+    // A bad change is refused and leaves the instance working.
+    const bad = await call(h.app, 'PATCH', `${BASE}/instances/${id}`, {
+      auth: h.org.platform,
+      body: { configuration: { password: 'wrong-pw-77' } },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body).not.toContain('wrong-pw-77');
+    expect((await call(h.app, 'GET', `${BASE}/countries/fr`, { auth })).status).toBe(200);
+
+    // A good change takes effect at once (the password is kept when not sent).
+    const changed = await call(h.app, 'PATCH', `${BASE}/instances/${id}`, {
+      auth: h.org.platform,
+      body: { name: 'shop2', configuration: { 'db.table.names': null } },
+    });
+    expect(changed.status).toBe(200);
+    expect(changed.json).toMatchObject({ name: 'shop2' });
+    expect((changed.json as { configuration: object }).configuration).not.toHaveProperty('db.table.names');
+    const after = await call(h.app, 'GET', `${BASE}/objects`, { auth });
+    expect(after.json).toContain('samples');
+
+    const del = await call(h.app, 'DELETE', `${BASE}/instances/${id}`, { auth: h.org.platform });
+    expect(del.status).toBe(200);
+    expect((await call(h.app, 'GET', `${BASE}/instances/${id}`, { auth: h.org.platform })).status).toBe(404);
+    const gone = await call(h.app, 'GET', `${BASE}/countries`, { auth });
+    expect(gone.status).toBe(401);
+  });
+
+  it("another organization's instance is invisible", async () => {
+    const mine = await createInstance(h, h.shopConfig(), 'private');
+    const theirs = h.otherOrg.platform;
+    expect((await call(h.app, 'GET', `${BASE}/instances/${mine.id}`, { auth: theirs })).status).toBe(404);
+    expect((await call(h.app, 'GET', `${BASE}/instances/${mine.id}/docs`, { auth: theirs })).status).toBe(404);
+    expect(
+      (await call(h.app, 'PATCH', `${BASE}/instances/${mine.id}`, { auth: theirs, body: { name: 'hijack' } })).status,
+    ).toBe(404);
+    expect((await call(h.app, 'DELETE', `${BASE}/instances/${mine.id}`, { auth: theirs })).status).toBe(404);
+    const list = await call(h.app, 'GET', `${BASE}/instances`, { auth: theirs });
+    expect(list.json).toEqual([]);
+    // Their secrets with my element token: 401, not my rows.
+    const res = await call(h.app, 'GET', `${BASE}/countries`, { auth: `${theirs}, Element ${mine.token}` });
+    expect(res.status).toBe(401);
+    // Still mine.
+    expect((await call(h.app, 'GET', `${BASE}/countries`, { auth: mine.auth })).status).toBe(200);
+  });
+
+  it('serves an OpenAPI 3.1 document with only the routes each table has', async () => {
+    const inst = await createInstance(h, h.shopConfig(), 'docs');
+    const res = await call(h.app, 'GET', `${BASE}/instances/${inst.id}/docs`, { auth: h.org.platform });
+    expect(res.status).toBe(200);
+    const doc = res.json as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: Record<string, { properties: Record<string, unknown> }> };
+    };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths['/people'])).toEqual(['get', 'post']);
+    expect(Object.keys(doc.paths['/people/{id}'])).toEqual(['parameters', 'get', 'patch', 'delete']);
+    expect(Object.keys(doc.paths['/adults'])).toEqual(['get']); // a view: list only
+    expect(doc.paths['/adults/{id}']).toBeUndefined();
+    expect(doc.paths['/memberships/{id}']).toBeUndefined(); // composite key
+    expect(doc.paths['/events/{id}']).toBeUndefined(); // no key
+    expect(doc.paths['/resources/objects']).toBeDefined(); // reserved name
+    expect(doc.paths['/Mixed%20Case/{id}']).toBeDefined();
+    expect(doc.components.schemas.samples.properties.i8).toMatchObject({ type: ['integer', 'null'], format: 'int64' });
+    expect(doc.components.schemas.people.properties.name_len).toMatchObject({ readOnly: true });
+  });
+});
