@@ -76,13 +76,18 @@ function readPem(option: string, file: string): Buffer {
   }
 }
 
+export function parseLogLevel(value: unknown): LogLevel {
+  const level = String(value) as LogLevel;
+  if (!LOG_LEVELS.includes(level)) {
+    throw new OptionError('log-level', `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return level;
+}
+
 /** Builds and validates the serve configuration; a bad value throws OptionError (exit 2). */
 export function serveConfig(values: OptionValues, env: NodeJS.ProcessEnv = process.env): RelayConfig {
   const listen = parseListen('listen', String(values.listen));
-  const logLevel = String(values['log-level']) as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) {
-    throw new OptionError('log-level', `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
-  }
+  const logLevel = parseLogLevel(values['log-level']);
   const certFile = values['tls-cert'] as string | undefined;
   const keyFile = values['tls-key'] as string | undefined;
   if (Boolean(certFile) !== Boolean(keyFile)) {

