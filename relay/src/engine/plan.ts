@@ -11,7 +11,7 @@
 // OFFSET (N-1)*pageSize; the token returned with that page is keyset again when possible.
 
 import { ApiError } from '../errors.js';
-import { type CompareOp, type Expr, formatExpr, literalText } from './ceql/ast.js';
+import { type CompareOp, type Expr, literalText } from './ceql/ast.js';
 import { CeqlError, type Token, tokenize } from './ceql/lexer.js';
 import { type CeqlLimits, DEFAULT_CEQL_LIMITS, describe, parseWhere } from './ceql/parser.js';
 import { decodePageToken, queryBinding } from './paging.js';
@@ -119,7 +119,8 @@ export function planList(table: TableInfo, query: ListQuery, options: ListOption
   const binding = queryBinding(
     JSON.stringify({
       object: [table.schema, table.name],
-      where: expr ? formatExpr(expr) : null,
+      // The resolved filter: spacing, keyword case, redundant parentheses and name case do not matter.
+      where: filter ? JSON.stringify(filter, (key, value) => (key === 'column' ? value.name : value)) : null,
       fields: fieldsText === undefined ? null : columns.map((c) => c.name),
       orderBy: order.map((k) => [k.column.name, k.descending ? 'desc' : 'asc']),
       pageSize,
