@@ -51,6 +51,16 @@ describe('planList', () => {
     ]);
   });
 
+  it('refuses a parameter given twice (an array from the query string)', () => {
+    const err = refusal({ where: ['a = 1', 'b = 2'] } as unknown as ListQuery);
+    expect([err.status, err.code, err.message]).toEqual([
+      400,
+      'invalid_parameter',
+      'where must be given once, as text.',
+    ]);
+    expect(refusal({ pageSize: ['1', '2'] } as unknown as ListQuery).code).toBe('invalid_parameter');
+  });
+
   it('ignores empty parameters', () => {
     expect(
       planList(table, { where: ' ', fields: '', orderBy: '', pageSize: '', page: '', nextPage: '' }).filter,

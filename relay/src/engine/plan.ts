@@ -95,6 +95,14 @@ export interface ListPlan {
 
 export function planList(table: TableInfo, query: ListQuery, options: ListOptions = {}): ListPlan {
   const limits: ListLimits = { ...DEFAULT_LIST_LIMITS, ...options.limits };
+  for (const name of ['where', 'fields', 'orderBy', 'pageSize', 'page', 'nextPage'] as const) {
+    const value: unknown = query[name];
+    // A repeated query parameter arrives as an array: say so instead of guessing which one counts.
+    const numeric = name === 'pageSize' || name === 'page';
+    if (value !== undefined && typeof value !== 'string' && !(numeric && typeof value === 'number')) {
+      throw new ApiError('invalid_parameter', `${name} must be given once, as text.`);
+    }
+  }
   for (const name of ['fields', 'orderBy', 'nextPage'] as const) {
     const value = query[name];
     if (value !== undefined && value.length > limits.maxParameterLength) {
