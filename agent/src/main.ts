@@ -1,44 +1,62 @@
-// g2c-agent command line: parse options, then run the agent.
-import { formatHelp, type OptionSpec, parseOptions, runMain } from '@g2c/cli';
+// g2c-agent command line: parse and validate options, then run the agent until it is drained
+// (SIGTERM/SIGINT, exit 0) or the relay revokes its token (exit 3).
+import { formatHelp, parseOptions, runMain } from '@g2c/cli';
+import { Agent } from './agent.js';
+import { agentOptions, buildAgentConfig } from './config.js';
+import { startHealthServer } from './health.js';
+import { createAgentLogger } from './logger.js';
 
-export const agentOptions: OptionSpec[] = [
-  { name: 'relay', type: 'string', value: 'URL', description: 'relay base URL (ws, wss, http or https)' },
-  { name: 'token', type: 'string', value: 'TOKEN', description: 'tunnel token' },
-  { name: 'token-file', type: 'string', value: 'FILE', description: 'file holding the tunnel token' },
-  {
-    name: 'allow',
-    type: 'list',
-    value: 'HOST:PORT',
-    description: 'allowed target: host:port, host:*, cidr:port (repeatable)',
-  },
-  { name: 'ca', type: 'string', value: 'FILE', description: 'PEM CA bundle trusted for wss:// (private CAs)' },
-  { name: 'health-listen', type: 'string', value: 'HOST:PORT', description: 'serve the agent state as JSON here' },
-  { name: 'keepalive-interval', type: 'duration', default: 10_000, description: 'ping the relay this often' },
-  {
-    name: 'keepalive-timeout',
-    type: 'duration',
-    default: 25_000,
-    description: 'relay dead after this long without an answer',
-  },
-  {
-    name: 'drain-timeout',
-    type: 'duration',
-    default: 30_000,
-    description: 'on SIGTERM, cut streams still open after this',
-  },
-  { name: 'log-level', type: 'string', default: 'info', description: 'trace, debug, info, warn or error' },
-];
+export { agentOptions };
+
+/** Exit code when the relay says the token is revoked: restarting with the same token cannot help. */
+export const EXIT_TOKEN_REVOKED = 3;
 
 runMain(async (argv) => {
-  const { help } = parseOptions(agentOptions, argv);
+  const { values, help } = parseOptions(agentOptions, argv);
   if (help) {
     process.stdout.write(
       formatHelp(
         'usage: g2c-agent --relay URL (--token TOKEN | --token-file FILE) --allow HOST:PORT [--allow ...]',
         agentOptions,
+        '\nThe agent dials out to the relay and connects only to the targets --allow lists.\n',
       ),
     );
     return 0;
   }
-  throw new Error('g2c-agent is not implemented yet');
+  const config = buildAgentConfig(values);
+  const logger = createAgentLogger(config.logLevel);
+  const agent = new Agent(config, { logger });
+
+  let health: Awaited<ReturnType<typeof startHealthServer>> | undefined;
+  if (config.healthListen) {
+    health = await startHealthServer(config.healthListen, () => agent.state());
+    logger.info({ listen: `${config.healthListen.host}:${health.port}` }, 'health endpoint listening');
+  }
+  logger.info(
+    {
+      relay: config.relay,
+      allow: config.allowlist.entries.map((e) => e.text),
+      keepaliveIntervalMs: config.keepaliveIntervalMs,
+      keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+    },
+    'g2c-agent starting',
+  );
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'shutting down');
+    void agent.drain();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const reason = await agent.run();
+  await health?.close();
+  logger.flush();
+  return reason === 'revoked' ? EXIT_TOKEN_REVOKED : 0;
 });

@@ -9,6 +9,9 @@
 // Back-pressure: a write completes only while the socket's bufferedAmount stays under the
 // high-water mark, otherwise when that message has been flushed to the TCP socket; incoming
 // messages pause the socket while the reader does not keep up.
+// Create it in the same tick as the WebSocket's 'open' (or the server's upgrade callback):
+// ws emits messages that arrived with the handshake on the next tick, and a message emitted
+// before the duplex listens is lost.
 import { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { WebSocketClosedError } from './errors.js';

@@ -3,9 +3,16 @@
 // (registry.ts: presence, keepalive, removal), and opens streams to targets through them
 // (open-stream.ts). Everything above it (engine pools, forward) sees only
 // `openStream(tunnelId, host, port)` and the pg socket of pg-socket.ts.
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { CloseCode, KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS, OPEN_TIMEOUT_MS, SUBPROTOCOL } from '@g2c/tunnel';
 import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { openStream } from './open-stream.js';
+import { FailureRateLimiter } from './rate-limit.js';
+import { Registry } from './registry.js';
+import { handleAgentUpgrade, rejectUpgrade } from './upgrade.js';
 
 /** What the hub needs of the token service (relay/src/auth/tokens.ts). */
 export interface HubTokens {
@@ -65,35 +72,125 @@ export interface TunnelStatus {
   agents: AgentStatus[];
 }
 
+const DEFAULT_RATE_LIMIT = { failures: 10, windowMs: 60_000 };
+
 export class Hub {
-  constructor(readonly options: HubOptions) {}
+  readonly nodeId: string;
+  private readonly log: Logger;
+  private readonly registry: Registry;
+  private readonly limiter: FailureRateLimiter;
+  private readonly wss: WebSocketServer;
+  private readonly openTimeoutMs: number;
+  private readonly upgrades = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(readonly options: HubOptions) {
+    this.nodeId = options.nodeId ?? randomUUID();
+    this.log = options.logger.child({ component: 'hub' });
+    this.openTimeoutMs = options.openTimeoutMs ?? OPEN_TIMEOUT_MS;
+    this.registry = new Registry({
+      nodeId: this.nodeId,
+      presence: options.presence,
+      logger: this.log,
+      keepaliveIntervalMs: options.keepaliveIntervalMs ?? KEEPALIVE_INTERVAL_MS,
+      keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS,
+      presenceRefreshMs: options.presenceRefreshMs ?? 30_000,
+    });
+    this.limiter = new FailureRateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT);
+    this.wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: 64 * 1024 * 1024,
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+  }
+
+  /** Removes presence rows a previous run of this node left behind (call once at start). */
+  async start(): Promise<void> {
+    if (!this.options.presence) return;
+    const stale = await this.options.presence.clearNode(this.nodeId);
+    if (stale > 0) this.log.info({ rows: stale }, 'removed stale presence rows of this node');
+  }
 
   /** Handles an HTTP upgrade on AGENT_PATH: answers 401/426/429 itself or accepts the agent. */
-  handleUpgrade(_req: IncomingMessage, socket: Duplex, _head: Buffer): void {
-    socket.destroy();
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.closed) {
+      rejectUpgrade(socket, 503, 'unavailable', 'the relay is shutting down; the agent will reconnect');
+      return;
+    }
+    const done = handleAgentUpgrade(
+      {
+        tokens: this.options.tokens,
+        limiter: this.limiter,
+        wss: this.wss,
+        logger: this.log,
+        onAgent: (ws, agent, raw) => {
+          if (this.closed) {
+            ws.close(CloseCode.GOING_AWAY, 'relay shutting down');
+            return;
+          }
+          this.registry.add(ws, agent, raw);
+        },
+      },
+      req,
+      socket,
+      head,
+    ).catch((err: Error) => {
+      this.log.error({ err: err.message }, 'agent upgrade failed');
+      socket.destroy();
+    });
+    this.upgrades.add(done);
+    void done.finally(() => this.upgrades.delete(done));
   }
 
   /**
    * A byte stream to host:port through one of the tunnel's agents, after the agent said ok.
    * Rejects with `.code` = the agent's code (not_allowed, connect_refused, ...) or tunnel_offline.
    */
-  async openStream(_tunnelId: string, _host: string, _port: number): Promise<Duplex> {
-    throw Object.assign(new Error('no agent is connected to this tunnel'), { code: 'tunnel_offline' });
+  openStream(tunnelId: string, host: string, port: number): Promise<Duplex> {
+    return openStream(this.registry, tunnelId, host, port, { openTimeoutMs: this.openTimeoutMs, logger: this.log });
   }
 
   /** Live status of a tunnel's agents on this relay. */
-  status(_tunnelId: string): TunnelStatus {
-    return { status: 'offline', agents: [] };
+  status(tunnelId: string): TunnelStatus {
+    const agents = this.registry
+      .agents(tunnelId)
+      .filter((a) => !a.closed)
+      .map((a) => ({
+        id: a.id,
+        version: a.agent.version,
+        hostname: a.agent.hostname,
+        remoteAddress: a.agent.remoteAddress,
+        connectedAt: a.connectedAt.toISOString(),
+        activeStreams: a.activeStreams,
+        bytesIn: a.bytesIn,
+        bytesOut: a.bytesOut,
+      }));
+    return { status: agents.length > 0 ? 'online' : 'offline', agents };
   }
 
   /** Closes every session of the tunnel (token rotated, tunnel deleted). */
-  disconnectTunnel(_tunnelId: string, _reason: string): void {}
+  disconnectTunnel(tunnelId: string, reason: string): void {
+    const n = this.registry.disconnectTunnel(tunnelId, reason);
+    if (n > 0) this.log.info({ tunnelId, sessions: n, reason }, 'closed the agent sessions of the tunnel');
+  }
 
   /** Number of agent sessions held by this relay (all tunnels). */
   get sessionCount(): number {
-    return 0;
+    return this.registry.size;
   }
 
   /** Closes every session and forgets this node's presence rows. */
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.upgrades]);
+    await this.registry.close();
+    this.wss.close();
+    if (this.options.presence) {
+      await this.options.presence.clearNode(this.nodeId).catch((err: Error) => {
+        this.log.warn({ err: err.message }, 'could not clear presence rows at shutdown');
+      });
+    }
+  }
 }
