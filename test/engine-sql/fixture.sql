@@ -28,6 +28,7 @@ CREATE TABLE every_type (
   ia         int[],
   m          mood,
   ip         inet,
+  pt         point,
   created    timestamptz NOT NULL DEFAULT now(),
   doubled    int8 GENERATED ALWAYS AS (i8 * 2) STORED
 );

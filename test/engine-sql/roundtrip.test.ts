@@ -45,6 +45,7 @@ const VALUES: Record<string, string> = {
   ia: '[1,-2,3]',
   m: '"happy"',
   ip: '"192.168.0.1/24"',
+  pt: '"(1.5,-2)"',
 };
 
 function bodyOf(values: Record<string, string>): string {
@@ -126,6 +127,8 @@ describe('every common type round-trips exactly', () => {
       "m > 'ok'",
       "ip = '192.168.0.1/24'",
       "ip ILIKE '192.168.%'",
+      "pt = '(1.5,-2)'",
+      "pt IN ('(0,0)', '(1.5,-2)')",
       'doubled = 18014398509481986',
     ];
     for (const where of wheres) {

@@ -21,6 +21,7 @@ export const people: TableInfo = {
     column('data', 'bytea'),
     column('doc', 'json'),
     column('Odd "Col"', 'text'),
+    column('pt', 'point'),
     column('total', 'int8', { readOnly: true }),
   ],
 };
@@ -29,7 +30,7 @@ const SELECT =
   'SELECT row_to_json(p)::text AS "row", ARRAY[t."id"::text] AS "cursor" FROM "public"."people" AS t ' +
   'CROSS JOIN LATERAL (SELECT t."id" AS "id", t."name" AS "name", t."age" AS "age", ' +
   `translate(encode(t."data", 'base64'), E'\\n', '') AS "data", t."doc" AS "doc", t."Odd ""Col""" AS "Odd ""Col""", ` +
-  't."total" AS "total") AS p';
+  't."pt" AS "pt", t."total" AS "total") AS p';
 
 const list = (where: string) => buildListSql(planList(people, { where }));
 
@@ -58,6 +59,8 @@ describe('buildListSql: where -> exact SQL and parameters, for every operator', 
     [`doc = '{"a":1}'`, 't."doc"::jsonb = $1::jsonb', ['{"a":1}']],
     [`doc IN ('1', '2')`, 't."doc"::jsonb IN ($1::jsonb, $2::jsonb)', ['1', '2']],
     ['"Odd ""Col""" = \'y\'', 't."Odd ""Col""" = $1', ['y']],
+    ["pt = '(1,2)'", 't."pt"::text = $1', ['(1,2)']],
+    ["pt IN ('(1,2)')", 't."pt"::text IN ($1)', ['(1,2)']],
     ['total = 5', 't."total" = $1', ['5']],
     ["NOT name = 'x'", 'NOT t."name" = $1', ['x']],
     ["name = 'a' AND age = 1", '(t."name" = $1 AND t."age" = $2)', ['a', '1']],
@@ -170,7 +173,7 @@ describe('buildListSql: keyset conditions', () => {
 const ROW =
   'SELECT row_to_json(p)::text AS "row" FROM w AS t CROSS JOIN LATERAL (SELECT t."id" AS "id", t."name" AS "name", ' +
   `t."age" AS "age", translate(encode(t."data", 'base64'), E'\\n', '') AS "data", t."doc" AS "doc", ` +
-  't."Odd ""Col""" AS "Odd ""Col""", t."total" AS "total") AS p';
+  't."Odd ""Col""" AS "Odd ""Col""", t."pt" AS "pt", t."total" AS "total") AS p';
 
 describe('by-id and write statements', () => {
   it('get by id', () => {

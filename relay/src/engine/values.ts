@@ -55,10 +55,15 @@ export function comparedValueExpr(column: ColumnInfo, param: string): string {
   return param;
 }
 
-/** SQL for `column` on the left of a comparison (json has no equality operator: compare as jsonb). */
+/**
+ * SQL for `column` on the left of a comparison, and the cast for the values compared with it.
+ * json has no equality operator: it is compared as jsonb. The other types without a btree
+ * ordering (xml, geometric types, json arrays) are compared by their text form.
+ */
 export function comparedColumnExpr(column: ColumnInfo, alias: string): { column: string; cast: string } {
   const ref = `${alias}.${quoteIdent(column.name)}`;
   if (column.type === 'json') return { column: `${ref}::jsonb`, cast: '::jsonb' };
+  if (!isOrderable(column)) return { column: `${ref}::text`, cast: '' };
   return { column: ref, cast: '' };
 }
 
