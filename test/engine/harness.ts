@@ -6,11 +6,11 @@ import { type AddressInfo, connect, createServer, type Server, type Socket } fro
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { pino } from 'pino';
-import { buildApp } from '../../relay/src/app.js';
 import { MasterKey } from '../../relay/src/auth/crypto.js';
 import { TokenService } from '../../relay/src/auth/tokens.js';
 import type { RelayConfig } from '../../relay/src/config.js';
 import { Hub } from '../../relay/src/hub/hub.js';
+import { startServer } from '../../relay/src/server.js';
 import { createStore, type Store } from '../../relay/src/store/db.js';
 import { migrate } from '../../relay/src/store/migrations.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
@@ -29,6 +29,8 @@ export interface EngineHarness {
   db: TestPostgres;
   store: Store;
   app: FastifyInstance;
+  /** Base URL the app listens on (loopback), for agents. */
+  url: string;
   hub: Hub;
   tokens: TokenService;
   org: Org;
@@ -81,7 +83,9 @@ async function newOrg(store: Store, name: string): Promise<Org> {
 
 export async function startEngineHarness(): Promise<EngineHarness> {
   const db = await startTestPostgres();
-  const cleanups: (() => Promise<unknown>)[] = [() => db.stop()];
+  // pg's pool.end() resolves before its sockets are closed: a server stopped at once would
+  // send a late FATAL to a client nobody listens to any more. Give them a moment.
+  const cleanups: (() => Promise<unknown>)[] = [() => new Promise((r) => setTimeout(r, 300)).then(() => db.stop())];
   try {
     await db.query('create database relay');
     await db.query('create database shop_tpl');
@@ -112,15 +116,16 @@ export async function startEngineHarness(): Promise<EngineHarness> {
       bodyLimitBytes: 1024 * 1024,
       shutdownGraceMs: 1000,
     };
-    const app = buildApp({ config, logger, store, tokens, hub, masterKey });
-    cleanups.unshift(() => app.close());
-    await app.ready();
+    const server = await startServer({ config, logger, store, tokens, hub, masterKey });
+    cleanups.unshift(() => server.close());
+    const app = server.app;
     const org = await newOrg(store, 'acme');
     const otherOrg = await newOrg(store, 'globex');
     return {
       db,
       store,
       app,
+      url: server.url,
       hub,
       tokens,
       org,
