@@ -9,6 +9,7 @@ import type { TokenService } from './auth/tokens.js';
 import type { RelayConfig } from './config.js';
 import { ApiError } from './errors.js';
 import type { Hub } from './hub/hub.js';
+import { tunnelSocketFactory } from './hub/pg-socket.js';
 import type { Logger } from './logger.js';
 import { docsRoutes } from './routes/docs.js';
 import { forwardRoutes } from './routes/forward.js';
@@ -106,7 +107,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   healthRoutes(app, deps);
   tunnelRoutes(app, deps);
   // Element engine (engine-api): instances, docs, /ping, /objects, then the /{name} catch-alls.
-  const engine = { store: deps.store, masterKey: deps.masterKey, logger: deps.logger };
+  const engine = {
+    store: deps.store,
+    masterKey: deps.masterKey,
+    logger: deps.logger,
+    // ground2cloud pools differ from direct ones only by this socket factory (DESIGN 4.4).
+    tunnelSocket: (tunnelId: string) => tunnelSocketFactory(deps.hub, tunnelId),
+  };
   instanceRoutes(app, engine);
   docsRoutes(app, engine);
   objectRoutes(app, engine);
