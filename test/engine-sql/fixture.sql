@@ -65,3 +65,7 @@ CREATE VIEW adults AS SELECT id, name, age FROM people WHERE age >= 30;
 -- Must never change, whatever the injection corpus sends.
 CREATE TABLE canary (id int PRIMARY KEY, secret text NOT NULL);
 INSERT INTO canary VALUES (1, 'tweet'), (2, 'chirp');
+
+-- Columns named like the aliases and output names of the generated SQL.
+CREATE TABLE aliases (t int PRIMARY KEY, p text, w text, r text, e text, "row" text, "cursor" text, key text, value text);
+INSERT INTO aliases VALUES (1, 'p1', 'w1', 'r1', 'e1', 'row1', 'cursor1', 'key1', NULL), (2, 'p2', NULL, 'r2', 'e2', 'row2', 'cursor2', 'key2', 'value2');

@@ -214,3 +214,39 @@ describe('names with capitals, spaces and quotes', () => {
     expect(await db.run(buildDeleteSql(table, 'k"1'))).toHaveLength(1);
   });
 });
+
+describe('columns named like the aliases of the generated SQL', () => {
+  it('list, get, insert, update, delete and stripNulls all work', async () => {
+    const table = db.table('aliases');
+    const plan = planList(table, { where: "p LIKE 'p%' AND t >= 1", orderBy: 'row desc' });
+    const page = finishList(plan, await db.run(buildListSql(plan)));
+    expect(JSON.parse(page.body).map((r: { t: number }) => r.t)).toEqual([2, 1]);
+    expect(JSON.parse(page.body)[1]).toEqual({
+      t: 1,
+      p: 'p1',
+      w: 'w1',
+      r: 'r1',
+      e: 'e1',
+      row: 'row1',
+      cursor: 'cursor1',
+      key: 'key1',
+      value: null,
+    });
+    const [stripped] = await db.run(buildGetSql(table, '1', { stripNulls: true }));
+    expect(JSON.parse(stripped?.row as string)).toEqual({
+      t: 1,
+      p: 'p1',
+      w: 'w1',
+      r: 'r1',
+      e: 'e1',
+      row: 'row1',
+      cursor: 'cursor1',
+      key: 'key1',
+    });
+    const [inserted] = await db.run(buildInsertSql(table, parseRowBody('{"t": 3, "p": "x", "r": "y", "row": "z"}')));
+    expect(JSON.parse(inserted?.row as string)).toMatchObject({ t: 3, p: 'x', r: 'y', row: 'z', w: null });
+    const [updated] = await db.run(buildUpdateSql(table, '3', parseRowBody('{"w": "u", "e": "v"}')));
+    expect(JSON.parse(updated?.row as string)).toMatchObject({ t: 3, p: 'x', w: 'u', e: 'v' });
+    expect(await db.run(buildDeleteSql(table, '3'))).toHaveLength(1);
+  });
+});

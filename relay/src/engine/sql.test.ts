@@ -27,7 +27,7 @@ export const people: TableInfo = {
 };
 
 const SELECT =
-  'SELECT row_to_json(p)::text AS "row", ARRAY[t."id"::text] AS "cursor" FROM "public"."people" AS t ' +
+  'SELECT row_to_json(p.*)::text AS "row", ARRAY[t."id"::text] AS "cursor" FROM "public"."people" AS t ' +
   'CROSS JOIN LATERAL (SELECT t."id" AS "id", t."name" AS "name", t."age" AS "age", ' +
   `translate(encode(t."data", 'base64'), E'\\n', '') AS "data", t."doc" AS "doc", t."Odd ""Col""" AS "Odd ""Col""", ` +
   't."pt" AS "pt", t."total" AS "total") AS p';
@@ -88,7 +88,7 @@ describe('buildListSql: where -> exact SQL and parameters, for every operator', 
     const plan = planList(people, { fields: 'name,id', orderBy: 'age desc, name', pageSize: '10', page: '3' });
     expect(buildListSql(plan)).toEqual({
       text:
-        'SELECT row_to_json(p)::text AS "row", ARRAY[t."age"::text, t."name"::text, t."id"::text] AS "cursor" ' +
+        'SELECT row_to_json(p.*)::text AS "row", ARRAY[t."age"::text, t."name"::text, t."id"::text] AS "cursor" ' +
         'FROM "public"."people" AS t CROSS JOIN LATERAL (SELECT t."name" AS "name", t."id" AS "id") AS p ' +
         'ORDER BY t."age" DESC, t."name", t."id" LIMIT $1 OFFSET $2',
       values: [11, 20],
@@ -98,7 +98,7 @@ describe('buildListSql: where -> exact SQL and parameters, for every operator', 
   it('stripNulls leaves null fields out at the top level only', () => {
     const plan = planList(people, { fields: 'id' }, { stripNulls: true });
     expect(buildListSql(plan).text).toBe(
-      `SELECT coalesce((SELECT json_object_agg(e.key, e.value) FROM json_each(row_to_json(p)) AS e WHERE json_typeof(e.value) <> 'null'), '{}')::text AS "row", ` +
+      `SELECT coalesce((SELECT json_object_agg(e.key, e.value) FROM json_each(row_to_json(p.*)) AS e WHERE json_typeof(e.value) <> 'null'), '{}')::text AS "row", ` +
         'ARRAY[t."id"::text] AS "cursor" FROM "public"."people" AS t CROSS JOIN LATERAL (SELECT t."id" AS "id") AS p ORDER BY t."id" LIMIT $1',
     );
   });
@@ -109,7 +109,7 @@ describe('buildListSql: where -> exact SQL and parameters, for every operator', 
     expect(plan.paging).toBe('offset');
     expect(buildListSql(plan)).toEqual({
       text:
-        'SELECT row_to_json(p)::text AS "row" FROM "public"."no""key" AS t CROSS JOIN LATERAL (SELECT t."name" AS "name") AS p ' +
+        'SELECT row_to_json(p.*)::text AS "row" FROM "public"."no""key" AS t CROSS JOIN LATERAL (SELECT t."name" AS "name") AS p ' +
         'ORDER BY t."name" LIMIT $1',
       values: [51],
     });
@@ -171,7 +171,7 @@ describe('buildListSql: keyset conditions', () => {
 });
 
 const ROW =
-  'SELECT row_to_json(p)::text AS "row" FROM w AS t CROSS JOIN LATERAL (SELECT t."id" AS "id", t."name" AS "name", ' +
+  'SELECT row_to_json(p.*)::text AS "row" FROM w AS t CROSS JOIN LATERAL (SELECT t."id" AS "id", t."name" AS "name", ' +
   `t."age" AS "age", translate(encode(t."data", 'base64'), E'\\n', '') AS "data", t."doc" AS "doc", ` +
   't."Odd ""Col""" AS "Odd ""Col""", t."pt" AS "pt", t."total" AS "total") AS p';
 

@@ -44,10 +44,11 @@ const P = 'p'; // alias of the projection
 /** `SELECT <row json> AS "row" FROM <source> AS t CROSS JOIN LATERAL (<projection>) AS p` */
 function selectRows(columns: ColumnInfo[], source: string, stripNulls: boolean, extra = ''): string {
   const projection = columns.map((c) => `${outputExpr(c, T)} AS ${quoteIdent(c.name)}`).join(', ');
+  // `p.*`, not `p`: a bare `p` would mean a column of the table named p, if there is one.
   const json = stripNulls
     ? // Top level only: a json/jsonb value keeps the nulls inside it.
-      `coalesce((SELECT json_object_agg(e.key, e.value) FROM json_each(row_to_json(${P})) AS e WHERE json_typeof(e.value) <> 'null'), '{}')`
-    : `row_to_json(${P})`;
+      `coalesce((SELECT json_object_agg(e.key, e.value) FROM json_each(row_to_json(${P}.*)) AS e WHERE json_typeof(e.value) <> 'null'), '{}')`
+    : `row_to_json(${P}.*)`;
   return `SELECT ${json}::text AS "row"${extra} FROM ${source} AS ${T} CROSS JOIN LATERAL (SELECT ${projection}) AS ${P}`;
 }
 
