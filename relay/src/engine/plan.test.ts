@@ -143,6 +143,17 @@ describe('planList', () => {
     expect(refusal({ page: '0' }).message).toMatch(/page must be a whole number from 1/);
   });
 
+  it('a composite primary key is appended whole, after the orderBy', () => {
+    const composite: TableInfo = { ...table, primaryKey: ['name', 'id'] };
+    const order = planList(composite, { orderBy: 'id desc, firstName' }).order;
+    expect(order.map((k) => [k.column.name, k.descending])).toEqual([
+      ['id', true],
+      ['firstName', false],
+      ['name', false],
+    ]);
+    expect(planList(composite, {}).paging).toBe('keyset');
+  });
+
   it('tables without a primary key (and views) page by offset', () => {
     const view: TableInfo = { ...table, kind: 'view', primaryKey: [] };
     expect(planList(view, {}).paging).toBe('offset');

@@ -49,6 +49,7 @@ export function snippet(text: string, pos: number): string {
 
 const BARE_START = /[\p{L}_]/u;
 const BARE_PART = /[\p{L}\p{N}_$]/u;
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 const NUMBER = /-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/y;
 
 /**
@@ -94,6 +95,8 @@ export function tokenize(text: string, code: ErrorCode = 'invalid_where', what =
       }
       const nul = value.indexOf('\0');
       if (nul >= 0) fail(start, 'the NUL character is not allowed');
+      // A lone UTF-16 surrogate would reach PostgreSQL as U+FFFD and silently match that.
+      if (LONE_SURROGATE.test(value)) fail(start, 'invalid Unicode (a lone surrogate)');
       if (c !== "'" && value === '') fail(start, 'empty quoted name');
       tokens.push({ kind: c === "'" ? 'string' : 'quoted', value, pos: start });
       continue;
