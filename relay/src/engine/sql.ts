@@ -131,8 +131,9 @@ function keysetSql(plan: ListPlan, after: (string | null)[], params: Params): st
   return terms.length === 0 ? 'false' : `(${terms.join(' OR ')})`;
 }
 
-/** The single primary key column of a table, or 405. */
+/** The single primary key column of a table, or 405 (views have none). */
 function keyColumn(table: TableInfo): ColumnInfo {
+  writable(table);
   const column = table.primaryKey.length === 1 ? table.columns.find((c) => c.name === table.primaryKey[0]) : undefined;
   if (!column) {
     throw new ApiError(
@@ -145,7 +146,7 @@ function keyColumn(table: TableInfo): ColumnInfo {
 
 function writable(table: TableInfo): void {
   if (table.kind === 'view') {
-    throw new ApiError('method_not_allowed', `${JSON.stringify(table.name)} is a view: it can only be read.`);
+    throw new ApiError('method_not_allowed', `${JSON.stringify(table.name)} is a view: it can only be listed.`);
   }
 }
 
@@ -200,8 +201,7 @@ export function buildInsertSql(table: TableInfo, input: RowInput, options: RowOp
 }
 
 export function buildUpdateSql(table: TableInfo, id: string, input: RowInput, options: RowOptions = {}): SqlQuery {
-  writable(table);
-  const key = keyColumn(table);
+  const key = keyColumn(table); // 405 for views and tables without a single-column key
   const columns = inputColumns(table, input);
   if (columns.length === 0) throw new ApiError('bad_request', 'The body names no field to change.');
   const params = new Params();
@@ -218,8 +218,7 @@ export function buildUpdateSql(table: TableInfo, id: string, input: RowInput, op
 }
 
 export function buildDeleteSql(table: TableInfo, id: string, options: RowOptions = {}): SqlQuery {
-  writable(table);
-  const key = keyColumn(table);
+  const key = keyColumn(table); // 405 for views and tables without a single-column key
   const params = new Params();
   const where = `${T}.${quoteIdent(key.name)} = ${comparedValueExpr(key, params.add(id))}`;
   const del = `DELETE FROM ${qualifiedName(table)} AS ${T} WHERE ${where} RETURNING ${T}.*`;
