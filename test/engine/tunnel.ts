@@ -49,6 +49,9 @@ export async function startTunnel(h: EngineHarness, name = 'onprem'): Promise<Tu
       '1s',
       '--keepalive-timeout',
       '4s',
+      // Stopping drains open streams (the pools' idle connections) for this long at most.
+      '--drain-timeout',
+      '1s',
     ];
     for (const target of allow) args.push('--allow', target);
     agent = await startProcess('agent', agentBin, args, { ready: /connected to the relay/ });
