@@ -109,6 +109,50 @@ describe('keyset walk', () => {
     expect(seen).toEqual(before); // every original row once, in order
     expect(new Set(ids).size).toBe(ids.length); // no row twice
   });
+
+  it('10,000 rows walked by token while another connection keeps inserting', async () => {
+    await db.client.query(`
+      CREATE TABLE "Engine Sql".big (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), k int NOT NULL);
+      INSERT INTO "Engine Sql".big (k) SELECT g % 100 FROM generate_series(1, 10000) g;`);
+    const { introspect } = await import('../../relay/src/engine/schema-cache.js');
+    const big = {
+      ...((await introspect(db.client, 'Engine Sql', (n) => n === 'big'))[0] as TableInfo),
+      primaryKey: ['id'],
+    };
+    const { rows } = await db.client.query('SELECT id FROM "Engine Sql".big ORDER BY k DESC, id');
+    const before = rows.map((r: { id: string }) => r.id);
+
+    const pg = await import('pg');
+    const writer = new pg.default.Client({ connectionString: db.server.url('postgres') });
+    await writer.connect();
+    let walking = true;
+    let inserts = 0;
+    const writing = (async () => {
+      for (let i = 0; walking && i < 100_000; i++) {
+        await writer.query('INSERT INTO "Engine Sql".big (k) VALUES ($1)', [i % 101]);
+        inserts++;
+      }
+    })();
+    const seen: string[] = [];
+    try {
+      let nextPage: string | undefined;
+      for (let page = 0; page < PAGE_BOUND; page++) {
+        const plan = planList(big, { orderBy: 'k desc', fields: 'id', pageSize: '100', nextPage });
+        const result = finishList(plan, await db.run(buildListSql(plan)));
+        seen.push(...(JSON.parse(result.body) as Array<{ id: string }>).map((r) => r.id));
+        nextPage = result.nextPageToken;
+        if (!nextPage) break;
+      }
+    } finally {
+      walking = false;
+      await writing;
+      await writer.end();
+    }
+    expect(inserts).toBeGreaterThan(0);
+    const original = new Set(before);
+    expect(seen.filter((id) => original.has(id))).toEqual(before);
+    expect(new Set(seen).size).toBe(seen.length);
+  });
 });
 
 describe('offset fallback', () => {
