@@ -82,13 +82,14 @@ async function treeRss(pid: number | undefined): Promise<number | undefined> {
 async function withPeakRss<T>(
   pids: (number | undefined)[],
   work: () => Promise<T>,
+  tree = false,
 ): Promise<[T, (number | undefined)[]]> {
   const peaks: (number | undefined)[] = pids.map(() => undefined);
   let running = true;
   const sampler = (async () => {
     while (running) {
       for (const [i, pid] of pids.entries()) {
-        const rss = await treeRss(pid);
+        const rss = tree ? await treeRss(pid) : await rssOf(pid);
         if (rss !== undefined) peaks[i] = Math.max(peaks[i] ?? 0, rss);
       }
       await sleep(200);
@@ -486,12 +487,17 @@ export async function run(): Promise<void> {
       path: string,
       port: number,
       pids: { relay?: number; agent?: number; forward?: number } = {},
+      tree = false,
     ): Promise<Row> => {
-      const [result, peaks] = await withPeakRss([pids.relay, pids.agent, pids.forward], async () => {
-        const bench = await pgbench(url(port), logDir);
-        const mbps = await copyOut(url(port), copyBytes);
-        return { ...bench, mbps };
-      });
+      const [result, peaks] = await withPeakRss(
+        [pids.relay, pids.agent, pids.forward],
+        async () => {
+          const bench = await pgbench(url(port), logDir);
+          const mbps = await copyOut(url(port), copyBytes);
+          return { ...bench, mbps };
+        },
+        tree,
+      );
       const note = peaks[2] ? `g2c-relay forward process peak RSS ${mb(peaks[2])}` : undefined;
       return { path, ...result, relayRss: peaks[0], agentRss: peaks[1], note };
     };
@@ -515,7 +521,7 @@ export async function run(): Promise<void> {
     let sshRow: Row | undefined;
     if (typeof ssh === 'string') rowsOut.push({ path: '(c) ssh -R', note: ssh });
     else {
-      sshRow = await measure('(c) ssh -R', ssh.port, { relay: ssh.sshd.pid, agent: ssh.ssh.pid });
+      sshRow = await measure('(c) ssh -R', ssh.port, { relay: ssh.sshd.pid, agent: ssh.ssh.pid }, true);
       sshRow.note = 'relay RSS = sshd with its per-session children, agent RSS = the ssh -R client';
       rowsOut.push(sshRow);
     }
