@@ -106,7 +106,11 @@ export class TunnelSocket extends Duplex {
     // An RST for the agent: the database connection is reset, not left half open.
     this.stream?.destroy();
     this.removeAllListeners('tunnelDrain');
-    callback(error);
+    // When TLS destroys us after a failed handshake, its error (say, an untrusted
+    // certificate) is emitted on the next tick; pg must see it before our 'close', or it
+    // reports only "Connection terminated unexpectedly".
+    if (error) callback(error);
+    else setImmediate(() => callback(null));
   }
 
   setNoDelay(_noDelay?: boolean): this {
