@@ -27,7 +27,7 @@ export async function startEngineDatabase(): Promise<EngineDatabase> {
     await client.connect();
     // A fixed zone so that timestamptz texts are predictable in assertions.
     await client.query("SET TimeZone = 'UTC'");
-    const tables = new Map((await introspect(client, SCHEMA, () => true)).map((t) => [t.name, fixKey(t)]));
+    const tables = new Map((await introspect(client, SCHEMA, () => true)).map((t) => [t.name, t]));
     const c = client;
     return {
       server,
@@ -49,21 +49,6 @@ export async function startEngineDatabase(): Promise<EngineDatabase> {
     await server.stop();
     throw err;
   }
-}
-
-// introspect() (schema-cache.ts, engine-api) returned primaryKey as pg's unparsed name[] text
-// ("{id}") when this was written; accept both until it is fixed there.
-function fixKey(table: TableInfo): TableInfo {
-  const key = table.primaryKey as unknown;
-  if (typeof key !== 'string') return table;
-  const names =
-    key === '{}'
-      ? []
-      : key
-          .slice(1, -1)
-          .split(',')
-          .map((n) => n.replace(/^"(.*)"$/, '$1').replace(/\\(.)/g, '$1'));
-  return { ...table, primaryKey: names };
 }
 
 /** The fields of a JSON object text with each value's exact text, split by PostgreSQL (json keeps text). */

@@ -21,8 +21,7 @@ beforeAll(async () => {
            (g % 9) / 3.0
     FROM generate_series(1, 600) g;`);
   const { introspect } = await import('../../relay/src/engine/schema-cache.js');
-  const found = (await introspect(db.client, 'Engine Sql', (n) => n === 'walk'))[0] as TableInfo;
-  walk = { ...found, primaryKey: ['id'] };
+  walk = (await introspect(db.client, 'Engine Sql', (n) => n === 'walk'))[0] as TableInfo;
 });
 afterAll(() => db?.stop());
 
@@ -115,10 +114,8 @@ describe('keyset walk', () => {
       CREATE TABLE "Engine Sql".big (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), k int NOT NULL);
       INSERT INTO "Engine Sql".big (k) SELECT g % 100 FROM generate_series(1, 10000) g;`);
     const { introspect } = await import('../../relay/src/engine/schema-cache.js');
-    const big = {
-      ...((await introspect(db.client, 'Engine Sql', (n) => n === 'big'))[0] as TableInfo),
-      primaryKey: ['id'],
-    };
+    const big = (await introspect(db.client, 'Engine Sql', (n) => n === 'big'))[0] as TableInfo;
+    expect(big.primaryKey).toEqual(['id']);
     const { rows } = await db.client.query('SELECT id FROM "Engine Sql".big ORDER BY k DESC, id');
     const before = rows.map((r: { id: string }) => r.id);
 
