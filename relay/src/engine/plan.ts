@@ -7,7 +7,8 @@
 // does not already contain; then pages are read by keyset ("rows after the last one seen"),
 // which is stable under concurrent inserts and never scans skipped rows. A table without a
 // primary key (and every view) has no unique order we can rely on, so its pages fall back to
-// LIMIT/OFFSET: rows inserted or deleted meanwhile can shift such pages. `page=N` always means
+// LIMIT/OFFSET, ordered by the orderBy and then by every sortable column (deterministic pages,
+// at the price of a sort); rows inserted or deleted meanwhile can shift such pages. `page=N` always means
 // OFFSET (N-1)*pageSize; the token returned with that page is keyset again when possible.
 
 import { ApiError } from '../errors.js';
@@ -117,8 +118,13 @@ export function planList(table: TableInfo, query: ListQuery, options: ListOption
   const userOrder = query.orderBy?.trim() ? parseOrderBy(table, query.orderBy, limits.maxOrderBy) : [];
   const order = [...userOrder];
   const keyset = table.primaryKey.length > 0;
-  for (const name of table.primaryKey) {
-    const column = table.columns.find((c) => c.name === name);
+  // Tie-breakers: the primary key; without one, every sortable column, so that OFFSET pages
+  // are deterministic (rows equal in all of them are interchangeable) instead of following
+  // whatever order a (parallel or synchronised) scan happens to produce.
+  const tieBreakers = keyset
+    ? table.primaryKey.map((name) => table.columns.find((c) => c.name === name))
+    : table.columns.filter(isOrderable);
+  for (const column of tieBreakers) {
     if (column && !order.some((k) => k.column === column)) order.push({ column, descending: false });
   }
   const pageSize = integerParameter('pageSize', query.pageSize, 1, limits.maxPageSize) ?? limits.defaultPageSize;

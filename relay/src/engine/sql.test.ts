@@ -110,7 +110,7 @@ describe('buildListSql: where -> exact SQL and parameters, for every operator', 
     expect(buildListSql(plan)).toEqual({
       text:
         'SELECT row_to_json(p.*)::text AS "row" FROM "public"."no""key" AS t CROSS JOIN LATERAL (SELECT t."name" AS "name") AS p ' +
-        'ORDER BY t."name" LIMIT $1',
+        'ORDER BY t."name", t."id", t."age", t."data", t."Odd ""Col""", t."total" LIMIT $1',
       values: [51],
     });
   });
