@@ -6,12 +6,22 @@
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AGENT_PATH } from '@g2c/tunnel';
+import { Session } from '@g2c/mux';
+import {
+  AGENT_PATH,
+  encodeOpenHeader,
+  parseOpenRequest,
+  readOpenHeader,
+  SUBPROTOCOL,
+  websocketDuplex,
+} from '@g2c/tunnel';
 import pg from 'pg';
 import { pino } from 'pino';
+import WebSocket from 'ws';
 import { MasterKey } from '../../relay/src/auth/crypto.js';
 import { TokenService } from '../../relay/src/auth/tokens.js';
 import { Hub, type HubOptions } from '../../relay/src/hub/hub.js';
@@ -117,4 +127,37 @@ export async function until(what: string, check: () => boolean | Promise<boolean
     if (Date.now() > deadline) throw new Error(`${what}: not true after ${timeoutMs} ms`);
     await sleep(20);
   }
+}
+
+/**
+ * A protocol-level agent in the test process (real WebSocket, real upgrade and token, real
+ * mux session, answers opens by dialing 127.0.0.1), for what the binary cannot do quickly:
+ * hundreds of reconnects in a row (the binary backs off, by design).
+ */
+export async function connectMiniAgent(relayUrl: string, token: string): Promise<{ ws: WebSocket; session: Session }> {
+  const ws = new WebSocket(`${relayUrl.replace(/^http/, 'ws')}${AGENT_PATH}`, [SUBPROTOCOL], {
+    headers: { authorization: `Bearer ${token}`, 'g2c-agent': '0.0.0-test; host=mini' },
+  });
+  const duplex = await new Promise<Duplex>((resolve, reject) => {
+    ws.once('open', () => resolve(websocketDuplex(ws)));
+    ws.once('error', reject);
+  });
+  const session = new Session(duplex, { client: false });
+  session.on('error', () => {});
+  session.on('stream', async (stream: Duplex) => {
+    stream.on('error', () => {});
+    try {
+      const request = parseOpenRequest(await readOpenHeader(stream));
+      const socket = tcpConnect({ host: '127.0.0.1', port: request.port, allowHalfOpen: true });
+      socket.on('error', () => stream.destroy());
+      socket.once('connect', () => {
+        stream.write(encodeOpenHeader({ ok: true }));
+        stream.pipe(socket);
+        socket.pipe(stream);
+      });
+    } catch {
+      stream.destroy();
+    }
+  });
+  return { ws, session };
 }

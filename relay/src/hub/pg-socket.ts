@@ -5,9 +5,31 @@
 // ok, and an agent refusal becomes an 'error' with the agent's code. TLS (pg's `ssl`) wraps
 // this socket like any other, so the agent only ever carries ciphertext then.
 import { Duplex } from 'node:stream';
+import { TunnelError } from '@g2c/tunnel';
 
 export interface StreamOpener {
   openStream(tunnelId: string, host: string, port: number): Promise<Duplex>;
+}
+
+/**
+ * What pg (and the engine's error mapping) sees when the tunnel stream fails after connect:
+ * a reset from the agent's side is the database connection being reset, as on a direct
+ * socket (ECONNRESET); a lost agent session is tunnel_offline.
+ */
+function socketError(err: Error & { code?: string }): Error {
+  if (err.code === 'ERR_STREAM_RESET') {
+    return Object.assign(new Error(`the database connection was reset (${err.message})`, { cause: err }), {
+      code: 'ECONNRESET',
+    });
+  }
+  if (err.code === 'ERR_SESSION_CLOSED' || err.code === 'ERR_KEEPALIVE_TIMEOUT') {
+    return new TunnelError(
+      'tunnel_offline',
+      `the tunnel's agent connection was lost while this database connection was open (${err.message}); retry`,
+      { cause: err },
+    );
+  }
+  return err;
 }
 
 export class TunnelSocket extends Duplex {
@@ -57,7 +79,7 @@ export class TunnelSocket extends Duplex {
       if (!this.push(chunk)) stream.pause();
     });
     stream.once('end', () => this.push(null));
-    stream.on('error', (err: Error) => this.destroy(err));
+    stream.on('error', (err: Error) => this.destroy(socketError(err)));
     stream.once('close', () => {
       // The stream is gone: if our side still expects bytes or writes, that is an abrupt end.
       if (!this.destroyed && !(this.readableEnded && this.writableFinished)) {
