@@ -72,6 +72,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   /** The transport's write() said false: data waits for 'drain'. */
   private blocked = false;
   private inputPaused = false;
+  /** Bytes written since the transport last refused data: control frames only. */
+  private controlWhileBlocked = 0;
   private headerSlab = Buffer.allocUnsafe(0);
   private headerSlabUsed = 0;
 
@@ -210,8 +212,15 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     return this.closePromise;
   }
 
-  /** Abrupt close: the transport is destroyed, open streams fail with ERR_SESSION_CLOSED. */
+  /**
+   * Abrupt close: the transport is destroyed. With an error the session emits 'error' and
+   * open streams fail with ERR_SESSION_CLOSED (its cause); without, they just close.
+   */
   destroy(error?: Error): void {
+    this.terminate(error, error ? streamFailure(error.message, error) : undefined);
+  }
+
+  private terminate(error: Error | undefined, streamError: Error | undefined): void {
     if (this.isDestroyed) return;
     this.isDestroyed = true;
     clearInterval(this.keepaliveTimer);
@@ -222,11 +231,6 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     this.pings.clear();
     for (const stream of this.backlog) stream.destroy();
     this.backlog = [];
-    const streamError = new MuxError(
-      'ERR_SESSION_CLOSED',
-      `the mux session closed while stream was open${error ? `: ${error.message}` : ''}`,
-      { cause: error },
-    );
     for (const stream of [...this.streams.values()]) {
       // Both FINs exchanged: its data is complete, let the reader finish it.
       if (!stream.finished) stream.destroy(streamError);
@@ -341,6 +345,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     this.outBytes = 0;
     const transport = this.transport;
     if (!transport.writable) return;
+    const wasBlocked = this.blocked;
     let ok: boolean;
     if (out.length === 1) {
       ok = transport.write(out[0]);
@@ -364,18 +369,21 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
       }
       transport.uncork();
     }
-    if (!ok) {
-      this.blocked = true;
-      if (!this.inputPaused && transport.writableLength > this.config.maxControlBacklog) {
-        // The peer sends but does not read: stop reading until it does.
+    if (wasBlocked) {
+      for (const buf of out) this.controlWhileBlocked += buf.length;
+      if (!this.inputPaused && this.controlWhileBlocked > this.config.maxControlBacklog) {
+        // The peer keeps sending (pings, window updates) but does not read our answers:
+        // stop reading until it does, rather than queue answers without bound.
         this.inputPaused = true;
         transport.pause();
       }
     }
+    if (!ok) this.blocked = true;
   }
 
   private readonly onTransportDrain = (): void => {
     this.blocked = false;
+    this.controlWhileBlocked = 0;
     if (this.inputPaused) {
       this.inputPaused = false;
       this.transport.resume();
@@ -525,15 +533,19 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
 
   private readonly onTransportEnd = (): void => {
     // The peer sends nothing more: nothing more can be received on any stream.
-    this.destroy();
+    this.terminate(undefined, streamFailure('the connection under it ended'));
   };
 
   private readonly onTransportError = (err: Error): void => {
-    this.destroy(this.closing ? undefined : err);
+    // After a GoAway with nothing left open the peer is closing: a failed last write (the
+    // transport already shut by the peer) is the end of the session, not an error.
+    const ending = this.closing || (this.remoteGoAway && this.streams.size === 0);
+    if (ending) this.terminate(undefined, streamFailure(err.message, err));
+    else this.destroy(err);
   };
 
   private readonly onTransportClose = (): void => {
-    this.destroy();
+    this.terminate(undefined, streamFailure('the connection under it closed'));
   };
 
   // ---------------------------------------------------------------- liveness
@@ -591,6 +603,10 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     this.closeLinger = setTimeout(() => this.destroy(), CLOSE_LINGER_MS);
     this.closeLinger.unref();
   }
+}
+
+function streamFailure(why: string, cause?: Error): MuxError {
+  return new MuxError('ERR_SESSION_CLOSED', `the mux session ended while this stream was open: ${why}`, { cause });
 }
 
 function protocolError(message: string): MuxError {
