@@ -81,6 +81,17 @@ describe('keyset walk', () => {
     expect(ids).toEqual(await expected('name, id', 'grp IN (1, 2) AND name IS NOT NULL'));
   });
 
+  it('sort values too long for a token: the walk continues by offset and stays exact', async () => {
+    await db.client.query(`
+      CREATE TABLE "Engine Sql".essays (id int PRIMARY KEY, body text);
+      INSERT INTO "Engine Sql".essays SELECT g, repeat(chr(97 + g % 3), 1500 + g % 4) || g FROM generate_series(1, 40) g;`);
+    const { introspect } = await import('../../relay/src/engine/schema-cache.js');
+    const essays = (await introspect(db.client, 'Engine Sql', (n) => n === 'essays'))[0] as TableInfo;
+    const ids = await walkAll(essays, { orderBy: 'body desc', fields: 'id', pageSize: '3' });
+    const { rows } = await db.client.query('SELECT id FROM "Engine Sql".essays ORDER BY body DESC, id');
+    expect(ids).toEqual(rows.map((r: { id: number }) => r.id));
+  });
+
   it('page=N starts at an offset and its token continues by keyset', async () => {
     const all = await expected('grp DESC, id');
     const plan = planList(walk, { orderBy: 'grp desc', pageSize: '50', page: '3' });

@@ -2,8 +2,10 @@
 //
 //   base64url(JSON payload) "." base64url(first 16 bytes of HMAC-SHA256(binding, payload))
 //
-// payload = {"v":1,"k":[...]} (keyset: the text of the last row's order keys) or
-// {"v":1,"o":n} (offset). `binding` is an HMAC (or, without a key, a SHA-256) of the
+// payload = {"v":1,"k":[...],"n":n} (keyset: the text of the last row's order keys, and the
+// number of rows before the next page) or {"v":1,"o":n} (offset). A keyset token that would be
+// longer than MAX_TOKEN_LENGTH (sorting by long texts) becomes an offset token: a token must
+// fit in a URL and a response header. `binding` is an HMAC (or, without a key, a SHA-256) of the
 // canonical query (object, where, fields, orderBy, pageSize), so a token presented with
 // any other query fails its check -> 400 invalid_page_token. With a key, clients cannot
 // forge or alter tokens either (a forged cursor would only be another filter value anyway).
@@ -11,9 +13,13 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { ApiError } from '../errors.js';
 import type { ListPlan } from './plan.js';
 
-export type PageCursor = { kind: 'keyset'; values: (string | null)[] } | { kind: 'offset'; offset: number };
+export type PageCursor =
+  | { kind: 'keyset'; values: (string | null)[]; position: number }
+  | { kind: 'offset'; offset: number };
 
 const MAC_BYTES = 16;
+/** Longest keyset token handed out; longer ones become offset tokens. */
+export const MAX_TOKEN_LENGTH = 2048;
 
 /** What tokens of the query whose canonical text is `canonical` are bound to. */
 export function queryBinding(canonical: string, key?: string | Uint8Array): Uint8Array {
@@ -24,7 +30,9 @@ export function queryBinding(canonical: string, key?: string | Uint8Array): Uint
 
 export function encodePageToken(cursor: PageCursor, binding: Uint8Array): string {
   const payload = Buffer.from(
-    JSON.stringify(cursor.kind === 'keyset' ? { v: 1, k: cursor.values } : { v: 1, o: cursor.offset }),
+    JSON.stringify(
+      cursor.kind === 'keyset' ? { v: 1, k: cursor.values, n: cursor.position } : { v: 1, o: cursor.offset },
+    ),
   ).toString('base64url');
   return `${payload}.${mac(payload, binding).toString('base64url')}`;
 }
@@ -50,9 +58,16 @@ export function decodePageToken(token: string, binding: Uint8Array): PageCursor 
   } catch {
     throw invalid('is malformed');
   }
-  const d = data as { v?: unknown; k?: unknown; o?: unknown };
-  if (d?.v === 1 && Array.isArray(d.k) && d.k.every((x) => x === null || typeof x === 'string')) {
-    return { kind: 'keyset', values: d.k as (string | null)[] };
+  const d = data as { v?: unknown; k?: unknown; o?: unknown; n?: unknown };
+  const position = d?.n === undefined ? 0 : d.n;
+  if (
+    d?.v === 1 &&
+    Array.isArray(d.k) &&
+    d.k.every((x) => x === null || typeof x === 'string') &&
+    Number.isSafeInteger(position) &&
+    (position as number) >= 0
+  ) {
+    return { kind: 'keyset', values: d.k as (string | null)[], position: position as number };
   }
   if (d?.v === 1 && Number.isSafeInteger(d.o) && (d.o as number) >= 0) {
     return { kind: 'offset', offset: d.o as number };
@@ -86,10 +101,14 @@ export function finishList(plan: ListPlan, rows: ListRow[]): ListPage {
   const result: ListPage = { body: `[${page.map((r) => r.row).join(',')}]`, returnedCount: page.length };
   if (more) {
     const last = page[page.length - 1] as ListRow;
+    const position = plan.position + plan.pageSize;
+    const keyset =
+      plan.paging === 'keyset' &&
+      encodePageToken({ kind: 'keyset', values: last.cursor ?? [], position }, plan.binding);
     result.nextPageToken =
-      plan.paging === 'keyset'
-        ? encodePageToken({ kind: 'keyset', values: last.cursor ?? [] }, plan.binding)
-        : encodePageToken({ kind: 'offset', offset: plan.offset + plan.pageSize }, plan.binding);
+      keyset && keyset.length <= MAX_TOKEN_LENGTH
+        ? keyset
+        : encodePageToken({ kind: 'offset', offset: position }, plan.binding);
   }
   return result;
 }

@@ -237,6 +237,21 @@ describe('page tokens bound to their query', () => {
     }
   });
 
+  it('keyset tokens count the rows before them; too long ones become offset tokens', () => {
+    const third = planList(table, { pageSize: '2', page: '3' });
+    expect(third.position).toBe(4);
+    const token = finishList(third, rows(3)).nextPageToken;
+    const fourth = planList(table, { pageSize: '2', nextPage: token });
+    expect([fourth.after, fourth.offset, fourth.position]).toEqual([['2'], 0, 6]);
+    const long = rows(3).map((r) => ({ ...r, cursor: ['x'.repeat(5000)] }));
+    const fallback = finishList(fourth, long).nextPageToken as string;
+    expect(fallback.length).toBeLessThan(200);
+    const fifth = planList(table, { pageSize: '2', nextPage: fallback });
+    expect([fifth.after, fifth.offset, fifth.position]).toEqual([undefined, 8, 8]);
+    const sixth = planList(table, { pageSize: '2', nextPage: finishList(fifth, rows(3)).nextPageToken });
+    expect([sixth.after, sixth.position]).toEqual([['2'], 10]);
+  });
+
   it('offset tables get offset tokens', () => {
     const view: TableInfo = { ...table, kind: 'view', primaryKey: [] };
     const first = planList(view, { pageSize: '2', page: '3' });

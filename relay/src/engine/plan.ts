@@ -88,6 +88,8 @@ export interface ListPlan {
   /** Keyset cursor from nextPage: the order keys' values (PostgreSQL text) of the last row seen. */
   after?: (string | null)[];
   offset: number;
+  /** Index (0-based) of this page's first row in the whole list: where the next token continues. */
+  position: number;
   pageSize: number;
   stripNulls: boolean;
   /** What page tokens of this query are bound to (derived from the query and the token key). */
@@ -148,6 +150,7 @@ export function planList(table: TableInfo, query: ListQuery, options: ListOption
     order,
     paging: keyset ? 'keyset' : 'offset',
     offset: (page - 1) * pageSize,
+    position: (page - 1) * pageSize,
     pageSize,
     stripNulls: options.stripNulls ?? false,
     binding,
@@ -158,8 +161,12 @@ export function planList(table: TableInfo, query: ListQuery, options: ListOption
     if (cursor.kind === 'keyset' && keyset && cursor.values.length === order.length) {
       plan.after = cursor.values;
       plan.offset = 0;
-    } else if (cursor.kind === 'offset' && !keyset) {
+      plan.position = cursor.position;
+    } else if (cursor.kind === 'offset') {
+      // Also for keyset plans: finishList falls back to an offset token when the sort values
+      // are too long to carry in a token.
       plan.offset = cursor.offset;
+      plan.position = cursor.offset;
     } else {
       throw new ApiError(
         'invalid_page_token',
