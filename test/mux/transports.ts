@@ -32,6 +32,14 @@ class Gate extends Transform {
   }
 }
 
+function shutAll(gates: Gate[]): void {
+  for (const gate of gates) gate.shut = true;
+}
+
+function destroyAll(streams: Duplex[]): void {
+  for (const stream of streams) stream.destroy();
+}
+
 /** from -> gate -> to; a shut gate swallows the end of the stream too (a real black hole). */
 function through(from: Duplex, gate: Gate, to: Duplex): void {
   from.pipe(gate).pipe(to, { end: false });
@@ -45,7 +53,7 @@ export const memoryTransport: Transport = {
   async connect(options = {}) {
     if (!options.gated) {
       const [a, b] = duplexPair();
-      return { a, b, blackhole: () => {}, close: async () => void (a.destroy(), b.destroy()) };
+      return { a, b, blackhole: () => {}, close: async () => destroyAll([a, b]) };
     }
     const [a, x] = duplexPair();
     const [y, b] = duplexPair();
@@ -55,8 +63,8 @@ export const memoryTransport: Transport = {
     return {
       a,
       b,
-      blackhole: () => gates.forEach((g) => (g.shut = true)),
-      close: async () => [a, b, x, y, ...gates].forEach((d) => d.destroy()),
+      blackhole: () => shutAll(gates),
+      close: async () => destroyAll([a, b, x, y, ...gates]),
     };
   },
 };
@@ -84,10 +92,9 @@ async function gatedProxy(targetPort: number) {
   const port = await listen(server);
   return {
     port,
-    blackhole: () => gates.forEach((g) => (g.shut = true)),
+    blackhole: () => shutAll(gates),
     close: async () => {
-      sockets.forEach((s) => s.destroy());
-      gates.forEach((g) => g.destroy());
+      destroyAll([...sockets, ...gates]);
       server.close();
     },
   };
