@@ -6,6 +6,7 @@
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -44,12 +45,16 @@ export interface TestRelay {
   close(): Promise<void>;
 }
 
+let relays = 0;
+
 export async function startTestRelay(
   target: TestPostgres,
   dir: string,
   hubOptions: Partial<HubOptions> = {},
+  /** Serve HTTPS/WSS with this PEM certificate and key. */
+  tls?: { cert: string; key: string },
 ): Promise<TestRelay> {
-  const storeDb = `relay_store_${process.pid}`;
+  const storeDb = `relay_store_${process.pid}_${relays++}`;
   await target.createDatabase(storeDb);
   const pool = new pg.Pool({ connectionString: target.url(storeDb), max: 5 });
   const store = createStore(pool);
@@ -58,14 +63,15 @@ export async function startTestRelay(
   const org = await store.orgs.create(`e2e-${process.pid}`);
   const logger = pino({ level: process.env.G2C_TEST_VERBOSE ? 'debug' : 'silent' });
   const hub = new Hub({ tokens, presence: store.presence, logger, nodeId: 'e2e', ...hubOptions });
-  const server: Server = createServer((_req, res) => res.writeHead(404).end());
+  const notFound = (_req: unknown, res: { writeHead(n: number): { end(): void } }) => res.writeHead(404).end();
+  const server: Server = tls ? createHttpsServer(tls, notFound) : createServer(notFound);
   server.on('upgrade', (req, socket, head) => {
     if (req.url === AGENT_PATH) hub.handleUpgrade(req, socket, head);
     else socket.destroy();
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   let n = 0;
   return {
     hub,

@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { backoffDelay } from './agent.js';
+
+describe('backoffDelay (exponential, full jitter)', () => {
+  it('draws uniformly below min(cap, base * 2^attempt)', () => {
+    const top = (attempt: number) => backoffDelay(attempt, 500, 30_000, () => 0.999999);
+    expect([0, 1, 2, 3, 4, 5, 6].map(top)).toEqual([499, 999, 1999, 3999, 7999, 15999, 29999]);
+    expect(top(7)).toBe(29999);
+    expect(top(1000)).toBe(29999);
+    expect(backoffDelay(5, 500, 30_000, () => 0)).toBe(0);
+    expect(backoffDelay(3, 500, 30_000, () => 0.5)).toBe(2000);
+  });
+
+  it('spreads a crowd of agents over the whole interval', () => {
+    const delays = Array.from({ length: 1000 }, () => backoffDelay(4, 500, 30_000));
+    expect(Math.min(...delays)).toBeLessThan(800);
+    expect(Math.max(...delays)).toBeGreaterThan(7200);
+    expect(delays.every((d) => d >= 0 && d < 8000)).toBe(true);
+  });
+});
