@@ -246,3 +246,141 @@ describe('tokenize', () => {
     ]);
   });
 });
+
+describe('parseWhere: random input', () => {
+  // A fixed-seed generator (mulberry32): the same 20,000 inputs on every run.
+  function random(seed: number): () => number {
+    let a = seed;
+    return () => {
+      a = (a + 0x6d2b79f5) | 0;
+      let t = Math.imul(a ^ (a >>> 15), 1 | a);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const FRAGMENTS = [
+    'a',
+    'b',
+    '"q ""x"""',
+    '`b`',
+    'AND',
+    'or',
+    'NOT',
+    '(',
+    ')',
+    '=',
+    '!=',
+    '<>',
+    '<',
+    '<=',
+    '>',
+    '>=',
+    'LIKE',
+    'ilike',
+    'IN',
+    'IS',
+    'NULL',
+    'true',
+    'FALSE',
+    "'s'",
+    "'it''s'",
+    '1',
+    '-2.5e3',
+    ',',
+    ';',
+    '--',
+    "'",
+    '"',
+    '$$',
+    '\\',
+    '😀',
+    ' ',
+    '  ',
+    '\n',
+  ];
+
+  it('never crashes: an Expr that formats back to itself, or a CeqlError inside the text', () => {
+    const next = random(42);
+    let parsed = 0;
+    for (let n = 0; n < 20_000; n++) {
+      const length = 1 + Math.floor(next() * 12);
+      let text = '';
+      for (let i = 0; i < length; i++) {
+        text += FRAGMENTS[Math.floor(next() * FRAGMENTS.length)];
+        if (next() < 0.7) text += ' ';
+      }
+      try {
+        const canonical = formatExpr(parseWhere(text));
+        expect(formatExpr(parseWhere(canonical))).toBe(canonical);
+        parsed++;
+      } catch (err) {
+        if (!(err instanceof CeqlError)) throw new Error(`${JSON.stringify(text)}: ${err}`);
+        expect(err.position).toBeGreaterThanOrEqual(0);
+        expect(err.position).toBeLessThanOrEqual(text.length);
+      }
+    }
+    expect(parsed).toBeGreaterThan(0);
+  });
+
+  it('random valid expressions, spaced and cased at random, parse to their canonical form', () => {
+    const next = random(7);
+    const pick = <T>(items: T[]): T => items[Math.floor(next() * items.length)] as T;
+    const word = (w: string) => (next() < 0.5 ? w.toLowerCase() : w);
+    const gap = () => pick([' ', '  ', '\n', '\t ']);
+    const value = () => pick(["'x'", "'it''s'", "''", '42', '-0.5', '9007199254740993', 'true', 'FALSE']);
+    const canonicalValue = (v: string) => (v === 'FALSE' ? 'false' : v);
+    const column = () =>
+      pick([
+        ['a', 'a'],
+        ['"b c"', '"b c"'],
+        ['`d`', 'd'],
+        ['"and"', '"and"'],
+      ]);
+    // Returns [text as a user might write it, the canonical form of the tree built].
+    const expr = (depth: number): [string, string] => {
+      const choice = depth > 3 ? 0 : Math.floor(next() * 5);
+      if (choice <= 1) {
+        const [c, cc] = column();
+        const kind = Math.floor(next() * 4);
+        if (kind === 0) {
+          const op = pick(['=', '!=', '<>', '<', '<=', '>', '>=']);
+          const v = value();
+          return [`${c}${gap()}${op}${gap()}${v}`, `${cc} ${op === '!=' ? '<>' : op} ${canonicalValue(v)}`];
+        }
+        if (kind === 1) {
+          const not = next() < 0.5;
+          const like = pick(['LIKE', 'ILIKE']);
+          return [`${c} ${not ? `${word('NOT')} ` : ''}${word(like)} 'p%'`, `${cc} ${not ? 'NOT ' : ''}${like} 'p%'`];
+        }
+        if (kind === 2) {
+          const not = next() < 0.5;
+          const vs = [value(), value()];
+          return [
+            `${c} ${not ? `${word('NOT')} ` : ''}${word('IN')}${gap()}(${vs.join(`,${gap()}`)})`,
+            `${cc} ${not ? 'NOT ' : ''}IN (${vs.map(canonicalValue).join(', ')})`,
+          ];
+        }
+        const not = next() < 0.5;
+        return [
+          `${c} ${word('IS')} ${not ? `${word('NOT')} ` : ''}${word('NULL')}`,
+          `${cc} IS ${not ? 'NOT ' : ''}NULL`,
+        ];
+      }
+      if (choice === 2) {
+        const [t, c] = expr(depth + 1);
+        return [`${word('NOT')} (${t})`, `(NOT ${c})`];
+      }
+      const op = choice === 3 ? 'AND' : 'OR';
+      const [lt, lc] = expr(depth + 1);
+      const [rt, rc] = expr(depth + 1);
+      // Parenthesise the operands so that the tree is the one built here.
+      return [`(${lt})${gap()}${word(op)}${gap()}(${rt})`, `(${lc} ${op} ${rc})`];
+    };
+    for (let n = 0; n < 3000; n++) {
+      const [text, canonical] = expr(0);
+      const got = formatExpr(parseWhere(text));
+      // Nested AND/OR of the same kind flatten: compare with the canonical text re-parsed.
+      expect(got, text).toBe(formatExpr(parseWhere(canonical)));
+    }
+  });
+});
