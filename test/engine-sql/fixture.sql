@@ -69,3 +69,7 @@ INSERT INTO canary VALUES (1, 'tweet'), (2, 'chirp');
 -- Columns named like the aliases and output names of the generated SQL.
 CREATE TABLE aliases (t int PRIMARY KEY, p text, w text, r text, e text, "row" text, "cursor" text, key text, value text);
 INSERT INTO aliases VALUES (1, 'p1', 'w1', 'r1', 'e1', 'row1', 'cursor1', 'key1', NULL), (2, 'p2', NULL, 'r2', 'e2', 'row2', 'cursor2', 'key2', 'value2');
+
+-- A NOT NULL domain whose column has a default: a POST without it must get the default.
+CREATE DOMAIN posint AS int NOT NULL CHECK (VALUE > 0);
+CREATE TABLE with_domain (id serial PRIMARY KEY, n posint DEFAULT 1, label varchar(5));

@@ -250,3 +250,19 @@ describe('columns named like the aliases of the generated SQL', () => {
     expect(await db.run(buildDeleteSql(table, '3'))).toHaveLength(1);
   });
 });
+
+describe('bodies are read with the given columns only', () => {
+  it('an absent NOT NULL domain column gets its default; given values pass its checks', async () => {
+    const table = db.table('with_domain');
+    const [row] = await db.run(buildInsertSql(table, parseRowBody('{"label": "x"}')));
+    expect(JSON.parse(row?.row as string)).toMatchObject({ n: 1, label: 'x' });
+    const id = String(JSON.parse(row?.row as string).id);
+    const [updated] = await db.run(buildUpdateSql(table, id, parseRowBody('{"label": "y"}')));
+    expect(JSON.parse(updated?.row as string)).toMatchObject({ n: 1, label: 'y' });
+    await expect(db.run(buildInsertSql(table, parseRowBody('{"n": 0}')))).rejects.toMatchObject({ code: '23514' });
+    await expect(db.run(buildInsertSql(table, parseRowBody('{"n": null}')))).rejects.toMatchObject({ code: '23502' });
+    await expect(db.run(buildInsertSql(table, parseRowBody('{"label": "toolong"}')))).rejects.toMatchObject({
+      code: '22001',
+    });
+  });
+});

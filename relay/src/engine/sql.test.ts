@@ -188,8 +188,8 @@ describe('by-id and write statements', () => {
     expect(buildInsertSql(people, parseRowBody(body))).toEqual({
       text:
         'WITH w AS (INSERT INTO "public"."people" ("name", "data", "Odd ""Col""") ' +
-        `SELECT r."name", decode($1::json->>'data', 'base64'), r."Odd ""Col""" ` +
-        'FROM json_populate_record(null::"public"."people", $1::json) AS r RETURNING *) ' +
+        `SELECT r."name", decode(r."data", 'base64'), r."Odd ""Col""" ` +
+        'FROM json_to_record($1::json) AS r("name" text, "data" text, "Odd ""Col""" text) RETURNING *) ' +
         ROW,
       values: [body],
     });
@@ -206,8 +206,8 @@ describe('by-id and write statements', () => {
     const body = '{"age": 9007199254740993, "data": null}';
     expect(buildUpdateSql(people, '42', parseRowBody(body))).toEqual({
       text:
-        `WITH w AS (UPDATE "public"."people" AS t SET "age" = r."age", "data" = decode($1::json->>'data', 'base64') ` +
-        'FROM json_populate_record(null::"public"."people", $1::json) AS r WHERE t."id" = $2 RETURNING t.*) ' +
+        `WITH w AS (UPDATE "public"."people" AS t SET "age" = r."age", "data" = decode(r."data", 'base64') ` +
+        'FROM json_to_record($1::json) AS r("age" int4, "data" text) WHERE t."id" = $2 RETURNING t.*) ' +
         ROW,
       values: [body, '42'],
     });

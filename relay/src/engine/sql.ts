@@ -1,8 +1,8 @@
 // SQL text and parameters for every engine request. Identifiers come only from the schema
 // (TableInfo) and are always quoted; every user value is a `$n` text parameter whose type
 // PostgreSQL infers from the column; operators come from the closed sets of ceql/ast.ts.
-// PostgreSQL writes each row's JSON (row_to_json) and reads bodies (json_populate_record),
-// so values stay exact: each query returns rows of `row` (the JSON object as text, which the
+// PostgreSQL writes each row's JSON (row_to_json) and reads bodies (json_to_record, typed
+// with the given columns only), so values stay exact: each query returns rows of `row` (the JSON object as text, which the
 // relay splices into the response unparsed) and, for keyset lists, `cursor` (text[] of the
 // row's order keys, for the next page token).
 import { ApiError } from '../errors.js';
@@ -17,6 +17,7 @@ import {
   qualifiedName,
   quoteIdent,
   type RowInput,
+  recordColumnDef,
 } from './values.js';
 
 export interface SqlQuery {
@@ -170,6 +171,15 @@ function inputColumns(table: TableInfo, input: RowInput): ColumnInfo[] {
   });
 }
 
+/**
+ * The body as a one-row record of the given columns only. (json_populate_record over the
+ * table's row type would also run the input of every absent column with NULL, which fails for
+ * a NOT NULL domain whose column has a default.)
+ */
+function bodyRecord(columns: ColumnInfo[], param: string): string {
+  return `json_to_record(${param}::json) AS r(${columns.map(recordColumnDef).join(', ')})`;
+}
+
 export function buildGetSql(table: TableInfo, id: string, options: RowOptions = {}): SqlQuery {
   const key = keyColumn(table);
   const params = new Params();
@@ -188,11 +198,10 @@ export function buildInsertSql(table: TableInfo, input: RowInput, options: RowOp
   if (columns.length === 0) {
     insert = `INSERT INTO ${qualifiedName(table)} DEFAULT VALUES RETURNING *`;
   } else {
-    const json = `${params.add(input.json)}::json`;
     insert =
       `INSERT INTO ${qualifiedName(table)} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) ` +
-      `SELECT ${columns.map((c) => inputExpr(c, 'r', json)).join(', ')} ` +
-      `FROM json_populate_record(null::${qualifiedName(table)}, ${json}) AS r RETURNING *`;
+      `SELECT ${columns.map((c) => inputExpr(c, 'r')).join(', ')} FROM ${bodyRecord(columns, params.add(input.json))} ` +
+      'RETURNING *';
   }
   return {
     text: `WITH w AS (${insert}) ${selectRows(table.columns, 'w', options.stripNulls ?? false)}`,
@@ -205,12 +214,11 @@ export function buildUpdateSql(table: TableInfo, id: string, input: RowInput, op
   const columns = inputColumns(table, input);
   if (columns.length === 0) throw new ApiError('bad_request', 'The body names no field to change.');
   const params = new Params();
-  const json = `${params.add(input.json)}::json`;
-  const set = columns.map((c) => `${quoteIdent(c.name)} = ${inputExpr(c, 'r', json)}`).join(', ');
+  const record = bodyRecord(columns, params.add(input.json));
+  const set = columns.map((c) => `${quoteIdent(c.name)} = ${inputExpr(c, 'r')}`).join(', ');
   const where = `${T}.${quoteIdent(key.name)} = ${comparedValueExpr(key, params.add(id))}`;
   const update =
-    `UPDATE ${qualifiedName(table)} AS ${T} SET ${set} ` +
-    `FROM json_populate_record(null::${qualifiedName(table)}, ${json}) AS r WHERE ${where} RETURNING ${T}.*`;
+    `UPDATE ${qualifiedName(table)} AS ${T} SET ${set} ` + `FROM ${record} WHERE ${where} RETURNING ${T}.*`;
   return {
     text: `WITH w AS (${update}) ${selectRows(table.columns, 'w', options.stripNulls ?? false)}`,
     values: params.values,

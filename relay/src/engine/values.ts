@@ -39,10 +39,18 @@ export function outputExpr(column: ColumnInfo, alias: string): string {
   return ref;
 }
 
-/** SQL for the value of `column` taken from a body: from the populated record, or decoded from base64. */
-export function inputExpr(column: ColumnInfo, recordAlias: string, jsonParam: string): string {
-  if (column.type === 'bytea') return `decode(${jsonParam}->>${quoteLiteral(column.name)}, 'base64')`;
-  return `${recordAlias}.${quoteIdent(column.name)}`;
+/**
+ * The column definition of `column` in the json_to_record() that reads a body: its own type
+ * (format_type text from the catalogue), except bytea, which arrives as base64 text.
+ */
+export function recordColumnDef(column: ColumnInfo): string {
+  return `${quoteIdent(column.name)} ${column.type === 'bytea' ? 'text' : column.nativeType}`;
+}
+
+/** SQL for the value of `column` taken from the body record `recordAlias` (bytea decoded from base64). */
+export function inputExpr(column: ColumnInfo, recordAlias: string): string {
+  const ref = `${recordAlias}.${quoteIdent(column.name)}`;
+  return column.type === 'bytea' ? `decode(${ref}, 'base64')` : ref;
 }
 
 /**
