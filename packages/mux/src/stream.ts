@@ -59,7 +59,8 @@ export class Stream extends Duplex {
   private recvCredit = INITIAL_WINDOW;
   /** Consumed bytes not yet granted back. */
   private consumedUngranted = 0;
-  private lastGrantAt: number;
+  /** When the last grant was sent (undefined before the first: one needs two to time a rate). */
+  private lastGrantAt: number | undefined;
   private recvQueue: Buffer[] = [];
   private recvHead = 0;
   private recvQueued = 0;
@@ -86,7 +87,6 @@ export class Stream extends Duplex {
     this.id = id;
     this.accepted = initiator === 'remote';
     this.recvWindow = INITIAL_WINDOW;
-    this.lastGrantAt = performance.now();
   }
 
   /** @internal Send the SYN (outbound) or ACK (inbound, on accept), announcing our window. */
@@ -297,7 +297,8 @@ export class Stream extends Duplex {
     const now = performance.now();
     const rtt = this.host.smoothedRtt;
     const max = this.host.config.maxWindow;
-    if (rtt !== undefined && this.recvWindow < max && now - this.lastGrantAt < 2 * rtt) {
+    const since = this.lastGrantAt === undefined ? Number.POSITIVE_INFINITY : now - this.lastGrantAt;
+    if (rtt !== undefined && this.recvWindow < max && since < 2 * rtt) {
       const growth = Math.min(this.recvWindow, max - this.recvWindow);
       this.recvWindow += growth;
       this.consumedUngranted += growth;
