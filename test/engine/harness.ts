@@ -142,7 +142,11 @@ export async function startEngineHarness(): Promise<EngineHarness> {
         await db.query('create database shop template shop_tpl');
       },
       close: async () => {
-        for (const cleanup of cleanups) await cleanup().catch(() => {});
+        for (const cleanup of cleanups) {
+          const t = Date.now();
+          await cleanup().catch(() => {});
+          if (process.env.G2C_TEST_VERBOSE) console.error('cleanup', cleanup.toString().slice(0, 60), Date.now() - t);
+        }
       },
     };
   } catch (err) {

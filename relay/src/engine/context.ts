@@ -1,7 +1,7 @@
 // The engine's state inside one relay app, shared by the instance, object, resource and docs
 // routes: the instances store, the live runtimes (pools + schema caches) and the key that
 // signs page tokens. Built once per app from its dependencies, closed with the app.
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authenticate } from '../auth/credentials.js';
 import type { MasterKey } from '../auth/crypto.js';
@@ -52,11 +52,68 @@ export function engineContext(app: FastifyInstance, deps: EngineDeps): EngineCon
   return context;
 }
 
+/** How long a verified resource credential is trusted without asking the store again. */
+export const PRINCIPAL_CACHE = { ttlMs: 5_000, maxEntries: 10_000 };
+
+interface CachedPrincipal {
+  orgId: string;
+  instanceId: string;
+  expiresAt: number;
+}
+
+// Resource calls are the hot path: checking User, Organization and Element against the store
+// costs two queries per call, more than the call itself. A verified header is remembered for
+// a few seconds, keyed by its SHA-256 (no secret is kept in memory); failures are never
+// remembered. Deleting an instance forgets its entries here at once; another relay sharing
+// the store stops accepting its token within ttlMs.
+const principalCaches = new WeakMap<EngineContext, Map<string, CachedPrincipal>>();
+
+function principalCache(context: EngineContext): Map<string, CachedPrincipal> {
+  let cache = principalCaches.get(context);
+  if (!cache) {
+    cache = new Map();
+    principalCaches.set(context, cache);
+  }
+  return cache;
+}
+
+/** Forgets every remembered credential of an instance (it was deleted or its token changed). */
+export function forgetInstanceCredentials(context: EngineContext, instanceId: string): void {
+  const cache = principalCache(context);
+  for (const [key, entry] of cache) if (entry.instanceId === instanceId) cache.delete(key);
+}
+
+async function resourcePrincipal(context: EngineContext, request: FastifyRequest): Promise<CachedPrincipal> {
+  const header = request.headers.authorization;
+  const key = typeof header === 'string' ? createHash('sha256').update(header).digest('base64') : undefined;
+  const cache = principalCache(context);
+  const now = Date.now();
+  if (key) {
+    const hit = cache.get(key);
+    if (hit && hit.expiresAt > now) return hit;
+    if (hit) cache.delete(key);
+  }
+  const principal = await authenticate(request, context.deps.store, { element: true });
+  const entry = {
+    orgId: principal.orgId,
+    instanceId: principal.instanceId as string,
+    expiresAt: now + PRINCIPAL_CACHE.ttlMs,
+  };
+  if (key) {
+    if (cache.size >= PRINCIPAL_CACHE.maxEntries) cache.clear();
+    cache.set(key, entry);
+  }
+  return entry;
+}
+
 /** Authenticates a resource call (User, Organization, Element) and returns its instance's runtime. */
 export async function resourceRuntime(context: EngineContext, request: FastifyRequest): Promise<InstanceRuntime> {
-  const principal = await authenticate(request, context.deps.store, { element: true });
-  const id = principal.instanceId as string;
+  const principal = await resourcePrincipal(context, request);
+  const id = principal.instanceId;
   const runtime = await context.runtimes.get(id, () => context.instances.get(principal.orgId, id));
-  if (!runtime) throw new ApiError('unauthorized', 'The Element token is wrong or its instance was deleted.');
+  if (!runtime) {
+    forgetInstanceCredentials(context, id);
+    throw new ApiError('unauthorized', 'The Element token is wrong or its instance was deleted.');
+  }
   return runtime;
 }

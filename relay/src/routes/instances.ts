@@ -4,7 +4,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authenticate } from '../auth/credentials.js';
 import { parseConfiguration, publicConfiguration } from '../engine/config.js';
-import { API_BASE, type EngineContext, type EngineDeps, engineContext } from '../engine/context.js';
+import {
+  API_BASE,
+  type EngineContext,
+  type EngineDeps,
+  engineContext,
+  forgetInstanceCredentials,
+} from '../engine/context.js';
 import { ApiError } from '../errors.js';
 import type { InstanceInput, InstanceRecord } from '../store/instances.js';
 
@@ -166,6 +172,7 @@ export function instanceRoutes(app: FastifyInstance, deps: EngineDeps): void {
     const deleted = await context.instances.delete(orgId, request.params.id);
     if (!deleted) return notFound(request.params.id);
     context.runtimes.evict(request.params.id);
+    forgetInstanceCredentials(context, request.params.id);
     return { id: request.params.id, deleted: true };
   });
 }
