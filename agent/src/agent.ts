@@ -163,6 +163,10 @@ export class Agent {
         handshakeTimeout: 15_000,
         perMessageDeflate: false,
         followRedirects: false,
+        // Masking protects plaintext intermediaries from crafted payloads; inside TLS nobody
+        // in between sees the bytes, so wss:// uses an all-zero mask, which ws skips on both
+        // ends (profiled: masking was a quarter of the agent's CPU on bulk transfers).
+        generateMask: config.connectUrl.startsWith('wss:') ? (mask: Buffer) => mask.fill(0) : undefined,
         maxPayload: 64 * 1024 * 1024,
       });
       this.pending = ws;
