@@ -3,11 +3,13 @@
 // retrying) or revokes (stop, exit 3), and TLS: wss:// is verified, --ca trusts a private CA,
 // and nothing turns verification off.
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { agentBin, type RunningProcess, startProcess } from '../helpers/processes.js';
@@ -220,10 +222,31 @@ describe('TLS to the relay', () => {
     const agent = await startProcess(
       'agent-ca',
       agentBin,
-      ['--relay', tlsRelay.url, '--token-file', tunnel.tokenFile, '--allow', '127.0.0.1:1', '--ca', caFile],
+      [
+        '--relay',
+        tlsRelay.url,
+        '--token-file',
+        tunnel.tokenFile,
+        '--allow',
+        `127.0.0.1:${target.port}`,
+        '--ca',
+        caFile,
+      ],
       { ready: /connected to the relay/ },
     );
     agents.push(agent);
     await until('online', () => tlsRelay.hub.status(tunnel.id).status === 'online');
+    // Bulk data both ways over wss:// (the agent sends with an all-zero mask inside TLS).
+    const client = new pg.Client(tlsRelay.pgConfig(tunnel.id));
+    await client.connect();
+    try {
+      const { rows } = await client.query("select md5(repeat('g2c', 1000000)) as h, $1::text as echo", [
+        'x'.repeat(100_000),
+      ]);
+      expect(rows[0].h).toBe(createHash('md5').update('g2c'.repeat(1_000_000)).digest('hex'));
+      expect(rows[0].echo).toHaveLength(100_000);
+    } finally {
+      await client.end();
+    }
   });
 });
