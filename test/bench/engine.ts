@@ -23,7 +23,7 @@ import { agentBin, type RunningProcess, relayBin, startProcess } from '../helper
 
 // autocannon ships no types; the little used here is typed by hand (no @types dependency).
 interface AutocannonResult {
-  requests: { average: number };
+  requests: { average: number; total: number };
   latency: { p50: number; p99: number };
   errors: number;
   timeouts: number;
@@ -83,10 +83,22 @@ async function baselineServer(url: string, port: number): Promise<void> {
   console.log(`baseline listening on ${port}`);
 }
 
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc; 0 elsewhere). */
+async function cpuMs(pid: number): Promise<number> {
+  try {
+    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /, '').split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, 100 ticks/s
+  } catch {
+    return 0;
+  }
+}
+
 interface Result {
   target: string;
   call: string;
   rps: number;
+  /** Server-side CPU per request (relay + agent for ground2cloud): robust to the machine's load. */
+  cpuUs: number;
   p50: number;
   p99: number;
   errors: number;
@@ -98,6 +110,7 @@ async function measure(
   url: string,
   path: () => string,
   headers: Record<string, string>,
+  pids: number[],
 ): Promise<Result> {
   const once = (duration: number) =>
     autocannon({
@@ -108,11 +121,15 @@ async function measure(
       requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: path() }) }],
     });
   await once(2);
+  const cpuBefore = await Promise.all(pids.map(cpuMs));
   const r = await once(SECONDS);
+  const cpuAfter = await Promise.all(pids.map(cpuMs));
+  const cpu = cpuAfter.reduce((sum: number, v, i) => sum + v - cpuBefore[i]!, 0);
   return {
     target,
     call,
     rps: r.requests.average,
+    cpuUs: (cpu * 1000) / Math.max(1, r.requests.total),
     p50: r.latency.p50,
     p99: r.latency.p99,
     errors: r.errors + r.timeouts + r.non2xx,
@@ -234,19 +251,22 @@ export async function run(): Promise<void> {
 
     const randomId = () => `/items/${1 + Math.floor(Math.random() * ROWS)}`;
     const results: Result[] = [];
-    const targets: [string, string, string, Record<string, string>][] = [
-      ['hand-written', `http://127.0.0.1:${basePort}`, '', {}],
+    const [baselinePid, relayPid, agentPid] = processes.map((p) => p.pid);
+    const targets: [string, string, string, Record<string, string>, number[]][] = [
+      ['hand-written', `http://127.0.0.1:${basePort}`, '', {}, [baselinePid!]],
       [
         'engine direct',
         relayUrl,
         '/elements/api-v2',
         { authorization: `${platform.authorization}, Element ${direct.token}` },
+        [relayPid!],
       ],
       [
         'engine ground2cloud',
         relayUrl,
         '/elements/api-v2',
         { authorization: `${platform.authorization}, Element ${g2c.token}` },
+        [relayPid!, agentPid!],
       ],
     ];
     // Targets side by side per call, in two rounds (the second in reverse order), keeping each
@@ -258,8 +278,8 @@ export async function run(): Promise<void> {
     ];
     for (const [call, path] of calls) {
       for (const round of [targets, [...targets].reverse()]) {
-        for (const [name, url, base, headers] of round) {
-          const r = await measure(name, call, url, () => path(base), headers);
+        for (const [name, url, base, headers, pids] of round) {
+          const r = await measure(name, call, url, () => path(base), headers, pids);
           const previous = results.findIndex((x) => x.call === call && x.target === name);
           if (previous === -1) results.push(r);
           else if (r.rps > results[previous]!.rps) results[previous] = r;
@@ -274,19 +294,21 @@ export async function run(): Promise<void> {
         .join(' ')}`,
     );
     console.log(
-      `${pad('call', 24)}${pad('target', 22)}${pad('req/s', 10)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('errors', 8)}ratio`,
+      `${pad('call', 24)}${pad('target', 22)}${pad('req/s', 10)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('errors', 8)}${pad('cpu us/req', 12)}ratio`,
     );
     for (const r of results) {
       const base = results.find((x) => x.call === r.call && x.target === 'hand-written')!;
       const direct = results.find((x) => x.call === r.call && x.target === 'engine direct')!;
+      const cpu = (x: Result) => `cpu ${(x.cpuUs / r.cpuUs).toFixed(2)}x`;
       const ratio =
         r.target === 'engine direct'
-          ? `${(r.rps / base.rps).toFixed(2)}x hand-written (goal >= 0.85)`
+          ? `${(r.rps / base.rps).toFixed(2)}x hand-written (goal >= 0.85; ${cpu(base)})`
           : r.target === 'engine ground2cloud'
-            ? `${(r.rps / direct.rps).toFixed(2)}x direct (goal >= 0.9), ${(r.rps / base.rps).toFixed(2)}x hand-written`
+            ? `${(r.rps / direct.rps).toFixed(2)}x direct (goal >= 0.9; ${cpu(direct)}), ${(r.rps / base.rps).toFixed(2)}x hand-written`
             : '';
+      // CPU per request does not depend on what else the machine runs: the fairer ratio here.
       console.log(
-        `${pad(r.call, 24)}${pad(r.target, 22)}${pad(Math.round(r.rps), 10)}${pad(r.p50, 8)}${pad(r.p99, 8)}${pad(r.errors, 8)}${ratio}`,
+        `${pad(r.call, 24)}${pad(r.target, 22)}${pad(Math.round(r.rps), 10)}${pad(r.p50, 8)}${pad(r.p99, 8)}${pad(r.errors, 8)}${pad(Math.round(r.cpuUs), 12)}${ratio}`,
       );
     }
   } finally {
