@@ -22,7 +22,7 @@ beforeAll(async () => {
     FROM generate_series(1, 600) g;`);
   const { introspect } = await import('../../relay/src/engine/schema-cache.js');
   walk = (await introspect(db.client, 'Engine Sql', (n) => n === 'walk'))[0] as TableInfo;
-});
+}, 120_000); // room for a slow start on a loaded machine; the server itself gives up after 60 s
 afterAll(() => db?.stop());
 
 const PAGE_BOUND = 1000; // no walk in this file needs more pages

@@ -17,7 +17,7 @@ import { type EngineDatabase, jsonFields, startEngineDatabase } from './database
 let db: EngineDatabase;
 beforeAll(async () => {
   db = await startEngineDatabase();
-});
+}, 120_000); // room for a slow start on a loaded machine; the server itself gives up after 60 s
 afterAll(() => db?.stop());
 
 const longBytes = randomBytes(300).toString('base64');

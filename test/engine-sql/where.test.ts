@@ -9,7 +9,7 @@ import { type EngineDatabase, startEngineDatabase } from './database.js';
 let db: EngineDatabase;
 beforeAll(async () => {
   db = await startEngineDatabase();
-});
+}, 120_000); // room for a slow start on a loaded machine; the server itself gives up after 60 s
 afterAll(() => db?.stop());
 
 // people: 1 Jon Doe 35 a jon@ | 2 Jane Roe 28 b NULL | 3 O'Brien 30 c ob@ | 4 back\slash NULL a bs@
