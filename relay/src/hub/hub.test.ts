@@ -336,3 +336,15 @@ describe('TunnelSocket', () => {
     expect((await err).code).toBe('not_allowed');
   });
 });
+
+describe('remoteAddressOf', () => {
+  it('uses X-Forwarded-For only behind a trusted proxy', async () => {
+    const { remoteAddressOf } = await import('./upgrade.js');
+    const req = {
+      socket: { remoteAddress: '::ffff:10.0.0.1' },
+      headers: { 'x-forwarded-for': '203.0.113.7, 10.0.0.1' },
+    } as unknown as import('node:http').IncomingMessage;
+    expect(remoteAddressOf(req)).toBe('10.0.0.1');
+    expect(remoteAddressOf(req, true)).toBe('203.0.113.7');
+  });
+});

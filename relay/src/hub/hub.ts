@@ -54,6 +54,12 @@ export interface HubOptions {
   rateLimit?: { failures: number; windowMs: number };
   /** How often presence `last_seen` is refreshed for each session (default 30 s). */
   presenceRefreshMs?: number;
+  /**
+   * The relay sits behind a proxy: take agents' addresses (rate limit, status, presence) from
+   * the first X-Forwarded-For entry. Without it every agent behind the proxy shares the
+   * proxy's address, and one agent with a bad token could rate-limit them all. Default false.
+   */
+  trustProxy?: boolean;
 }
 
 export interface AgentStatus {
@@ -122,6 +128,7 @@ export class Hub {
       {
         tokens: this.options.tokens,
         limiter: this.limiter,
+        trustProxy: this.options.trustProxy,
         wss: this.wss,
         logger: this.log,
         onAgent: (ws, agent, raw) => {

@@ -23,6 +23,8 @@ export interface VerifiedAgent {
 export interface UpgradeContext {
   tokens: { verify(token: string | undefined): Promise<{ tunnelId: string; orgId: string; jti: string }> };
   limiter: FailureRateLimiter;
+  /** Take the caller's address from X-Forwarded-For (the relay sits behind a proxy). */
+  trustProxy?: boolean;
   /** A `noServer` WebSocketServer that accepts only SUBPROTOCOL. */
   wss: WebSocketServer;
   logger: Logger;
@@ -69,8 +71,13 @@ function bearerToken(req: IncomingMessage): string | undefined {
   return match ? match[1] : '';
 }
 
-function remoteAddressOf(req: IncomingMessage): string {
-  const address = req.socket.remoteAddress ?? 'unknown';
+/** The caller's address; behind a trusted proxy the first X-Forwarded-For entry. */
+export function remoteAddressOf(req: IncomingMessage, trustProxy = false): string {
+  let address = req.socket.remoteAddress ?? 'unknown';
+  const forwarded = req.headers['x-forwarded-for'];
+  if (trustProxy && typeof forwarded === 'string' && forwarded.trim()) {
+    address = forwarded.split(',')[0]!.trim().slice(0, 64);
+  }
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
@@ -80,7 +87,7 @@ export async function handleAgentUpgrade(
   socket: Duplex,
   head: Buffer,
 ): Promise<void> {
-  const remoteAddress = remoteAddressOf(req);
+  const remoteAddress = remoteAddressOf(req, ctx.trustProxy);
   const log = ctx.logger.child({ remoteAddress });
   socket.on('error', () => {}); // a caller that goes away mid-answer is not our error
 
