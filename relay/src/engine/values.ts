@@ -90,12 +90,6 @@ export function isOrderable(column: ColumnInfo): boolean {
   return !UNORDERABLE.has(column.type) && !(column.isArray && UNORDERABLE.has(column.type.slice(1)));
 }
 
-/** A single-quoted SQL string literal (only ever used for names taken from the schema). */
-export function quoteLiteral(text: string): string {
-  if (text.includes('\0')) throw new ApiError('invalid_parameter', 'A name cannot contain the NUL character.');
-  return `'${text.replaceAll("'", "''")}'`;
-}
-
 /** A POST or PATCH body: the fields it names, and its exact JSON text for PostgreSQL. */
 export interface RowInput {
   keys: string[];
