@@ -2,6 +2,7 @@
 // it accepts streams and never opens one), serve each stream through the dialer, and when
 // the connection is lost reconnect with exponential backoff and full jitter, forever. The only
 // reasons to stop: the relay says the token is revoked, or drain() (SIGTERM).
+import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { rootCertificates } from 'node:tls';
@@ -145,6 +146,29 @@ export class Agent {
   }
 
   /**
+   * The token for the next attempt: a --token-file is read again each time, so that a rotated
+   * token can be put in place without restarting the agent. A file that cannot be read (or is
+   * being rewritten) keeps the last good token.
+   */
+  private token(): string {
+    const file = this.config.tokenFile;
+    if (!file) return this.config.token;
+    try {
+      const token = readFileSync(file, 'utf8').trim();
+      if (token && !/\s/.test(token)) {
+        if (token !== this.config.token) this.log.info({ tokenFile: file }, 'token file changed: using the new token');
+        this.config.token = token;
+      }
+    } catch (err) {
+      this.log.warn(
+        { tokenFile: file, err: (err as Error).message },
+        'cannot read the token file; using the last token',
+      );
+    }
+    return this.config.token;
+  }
+
+  /**
    * One connection attempt: resolves with an open WebSocket that speaks our subprotocol and
    * its duplex, created in the tick of 'open' so that no early frame of the relay is lost.
    */
@@ -153,7 +177,7 @@ export class Agent {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(config.connectUrl, [SUBPROTOCOL], {
         headers: {
-          Authorization: `Bearer ${config.token}`,
+          Authorization: `Bearer ${this.token()}`,
           [AGENT_HEADER]: formatAgentHeader(AGENT_VERSION, this.hostname),
         },
         // TLS is always verified: rejectUnauthorized is explicit so that

@@ -56,6 +56,8 @@ export interface AgentConfig {
   relay: string;
   /** The tunnel token. Never logged. */
   token: string;
+  /** Where the token came from, re-read before every connection attempt (rotation without restart). */
+  tokenFile?: string;
   allowlist: Allowlist;
   /** Extra CA certificates (PEM) trusted for wss://, added to the public roots. */
   ca?: string;
@@ -169,6 +171,7 @@ export function buildAgentConfig(
     connectUrl,
     relay,
     token,
+    tokenFile,
     allowlist,
     ca,
     healthListen,

@@ -200,6 +200,21 @@ describe('health endpoint and relay verdicts', () => {
   });
 });
 
+describe('token rotation without restart', () => {
+  it('a new token written to --token-file is used on the next connection', async () => {
+    const tunnel = await relay.createTunnel('rotate-in-place');
+    const agent = await startAgent('agent-rotate', relay.url, tunnel.tokenFile, { allow: ['127.0.0.1:1'] });
+    agents.push(agent);
+    const fresh = await relay.tokens.issue({ id: tunnel.id, orgId: relay.orgId });
+    await writeFile(tunnel.tokenFile, `${fresh}\n`);
+    relay.hub.disconnectTunnel(tunnel.id, 'token rotated');
+    await agent.waitForLine(/token file changed/, 10_000);
+    await until('online with the new token', () => relay.hub.status(tunnel.id).status === 'online', 10_000);
+    expect(agent.child.exitCode).toBeNull();
+    expect(agent.lines.join('\n')).not.toContain(fresh);
+  });
+});
+
 describe('TLS to the relay', () => {
   it('wss:// with an unknown CA is refused, even with NODE_TLS_REJECT_UNAUTHORIZED=0', async () => {
     const tunnel = await tlsRelay.createTunnel('tls-refused');
