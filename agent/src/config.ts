@@ -46,7 +46,13 @@ export const agentOptions: OptionSpec[] = [
     description: 'on SIGTERM, cut streams still open after this',
   },
   { name: 'dial-timeout', type: 'duration', default: DIAL_TIMEOUT_MS, description: 'TCP connect timeout to a target' },
-  { name: 'log-level', type: 'string', default: 'info', description: 'trace, debug, info, warn or error' },
+  {
+    name: 'log-level',
+    type: 'string',
+    default: 'info',
+    value: 'LEVEL',
+    description: 'trace, debug, info, warn or error',
+  },
 ];
 
 export interface AgentConfig {
