@@ -59,6 +59,38 @@ describe('websocketDuplex', () => {
     client.destroy();
   });
 
+  it('may be created before the handshake: writes wait for open, early messages are kept', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    servers.push(wss);
+    await new Promise<void>((r) => wss.once('listening', () => r()));
+    // The server speaks first, in the tick of the upgrade.
+    wss.on('connection', (ws) => {
+      ws.send(Buffer.from('hello from the server'));
+      ws.on('message', (d) => ws.send(Buffer.concat([Buffer.from('echo:'), d as Buffer])));
+    });
+    const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+    const duplex = websocketDuplex(ws);
+    duplex.write(Buffer.from('early'));
+    let text = '';
+    await new Promise<void>((resolve) =>
+      duplex.on('data', (c: Buffer) => {
+        text += c.toString();
+        if (text.includes('echo:early')) resolve();
+      }),
+    );
+    expect(text).toBe('hello from the serverecho:early');
+    duplex.destroy();
+  });
+
+  it('a handshake that fails destroys a duplex created before it', async () => {
+    const ws = new WebSocket('ws://127.0.0.1:1');
+    ws.on('error', () => {});
+    const duplex = websocketDuplex(ws);
+    const err = await once<Error & { code?: string }>(duplex, 'error');
+    expect(err.code).toBe('ECONNREFUSED'); // the socket's own error, not a hang
+    expect(duplex.destroyed).toBe(true);
+  });
+
   it('end() closes the WebSocket normally after the queued data', async () => {
     const { client, server } = await pair();
     const got: Buffer[] = [];

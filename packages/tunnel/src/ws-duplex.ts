@@ -9,9 +9,9 @@
 // Back-pressure: a write completes only while the socket's bufferedAmount stays under the
 // high-water mark, otherwise when that message has been flushed to the TCP socket; incoming
 // messages pause the socket while the reader does not keep up.
-// Create it in the same tick as the WebSocket's 'open' (or the server's upgrade callback):
-// ws emits messages that arrived with the handshake on the next tick, and a message emitted
-// before the duplex listens is lost.
+// Create it before or in the same tick as the WebSocket's 'open' (or in the server's upgrade
+// callback): ws emits messages that arrived with the handshake on the next tick, and a
+// message emitted before the duplex listens is lost. Writes before 'open' wait for it.
 import { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { WebSocketClosedError } from './errors.js';
@@ -94,6 +94,12 @@ class WebSocketDuplex extends Duplex {
   }
 
   private send(data: Buffer, callback: (error?: Error | null) => void): void {
+    if (this.ws.readyState === WebSocket.CONNECTING) {
+      // Created before the handshake finished: the first write waits for it (a failed
+      // handshake closes the socket, which destroys this duplex).
+      this.ws.once('open', () => this.send(data, callback));
+      return;
+    }
     if (this.ws.readyState !== WebSocket.OPEN) {
       callback(this.closeError ?? new WebSocketClosedError(CloseCode.SESSION_LOST, 'socket not open'));
       return;
