@@ -9,7 +9,8 @@
 // The relay runs with --log-level warn (no per-request log line), like the hand-written route.
 //
 // G2C_BENCH_SECONDS (default 8) sets each autocannon run (after a 2 s warm-up);
-// G2C_BENCH_PROFILE=DIR writes a CPU profile of the relay there.
+// G2C_BENCH_PROFILE=DIR writes CPU profiles of the relay and the hand-written route there;
+// G2C_BENCH_ONLY=get|list runs one call.
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -80,6 +81,8 @@ async function baselineServer(url: string, port: number): Promise<void> {
     reply.type('application/json').send(`[${page.map((r) => r.row).join(',')}]`);
   });
   await app.listen({ host: '127.0.0.1', port });
+  // Exit normally on SIGTERM, so that --cpu-prof writes its profile.
+  process.once('SIGTERM', () => process.exit(0));
   console.log(`baseline listening on ${port}`);
 }
 
@@ -91,6 +94,10 @@ async function cpuMs(pid: number): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+function profileArgs(name: string): string[] {
+  return PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
 }
 
 interface Result {
@@ -163,7 +170,7 @@ export async function run(): Promise<void> {
     // (c) the hand-written route, in its own process like the relay
     const basePort = await freePort();
     processes.push(
-      await startProcess('baseline', process.execPath, [fileURLToPath(import.meta.url)], {
+      await startProcess('baseline', process.execPath, [...profileArgs('baseline'), fileURLToPath(import.meta.url)], {
         env: { G2C_ENGINE_BASELINE: `${db.url('shop')},${basePort}` },
         ready: /baseline listening/,
       }),
@@ -184,9 +191,8 @@ export async function run(): Promise<void> {
       '--log-level',
       'warn',
     ];
-    const nodeArgs = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
     processes.push(
-      await startProcess('relay', process.execPath, [...nodeArgs, relayBin, ...relayArgs], {
+      await startProcess('relay', process.execPath, [...profileArgs('relay'), relayBin, ...relayArgs], {
         env: { G2C_MASTER_KEY: masterKey },
       }),
     );
@@ -276,7 +282,8 @@ export async function run(): Promise<void> {
       ['GET /items/{id}', (base) => base + randomId()],
       ['GET /items?pageSize=50', (base) => `${base}/items?pageSize=50`],
     ];
-    for (const [call, path] of calls) {
+    const only = process.env.G2C_BENCH_ONLY; // "get" or "list": one call only
+    for (const [call, path] of calls.filter(([c]) => !only || c.includes(only === 'get' ? '{id}' : 'pageSize'))) {
       for (const round of [targets, [...targets].reverse()]) {
         for (const [name, url, base, headers, pids] of round) {
           const r = await measure(name, call, url, () => path(base), headers, pids);

@@ -169,6 +169,40 @@ describe('instance lifecycle', () => {
     expect((await call(h.app, 'GET', `${BASE}/countries`, { auth: mine.auth })).status).toBe(200);
   });
 
+  it('filter.response.nulls leaves null fields out', async () => {
+    const inst = await createInstance(h, h.shopConfig({ 'filter.response.nulls': true }), 'nonulls');
+    const cy = await call(h.app, 'GET', `${BASE}/people/3`, { auth: inst.auth });
+    expect(cy.json).toMatchObject({ id: 3, name: 'Cy' });
+    expect(cy.json).not.toHaveProperty('age');
+    expect(cy.json).not.toHaveProperty('mood');
+    const list = await call(h.app, 'GET', `${BASE}/people?where=${encodeURIComponent('id = 3')}`, { auth: inst.auth });
+    expect(list.json).toEqual([cy.json]);
+  });
+
+  it('db.ssl=require against a server without TLS is a 400 saying so', async () => {
+    const res = await post(h.shopConfig({ 'db.ssl': 'require' }));
+    expect(res.status).toBe(400);
+    expect((res.json as { message: string }).message).toMatch(/SSL/i);
+  });
+
+  it('a database that refuses the login after creation answers 502 database_unavailable', async () => {
+    await h.db.query(
+      `create role shop_tmp login password 'tmp-pw-1'; grant select on all tables in schema public to shop_tmp`,
+      'shop',
+    );
+    const inst = await createInstance(h, h.shopConfig({ username: 'shop_tmp', password: 'tmp-pw-1' }), 'tmp');
+    expect((await call(h.app, 'GET', `${BASE}/countries/fr`, { auth: inst.auth })).status).toBe(200);
+    await h.db.query(
+      `alter role shop_tmp password 'changed-elsewhere';
+       select pg_terminate_backend(pid) from pg_stat_activity where usename = 'shop_tmp'`,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const res = await call(h.app, 'GET', `${BASE}/countries/fr`, { auth: inst.auth });
+    expect(res.status).toBe(502);
+    expect(res.json).toMatchObject({ code: 'database_unavailable' });
+    expect((res.json as { message: string }).message).toMatch(/credentials/);
+  });
+
   it('serves an OpenAPI 3.1 document with only the routes each table has', async () => {
     const inst = await createInstance(h, h.shopConfig(), 'docs');
     const res = await call(h.app, 'GET', `${BASE}/instances/${inst.id}/docs`, { auth: h.org.platform });
