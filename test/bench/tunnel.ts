@@ -26,6 +26,9 @@ const SECONDS = Number(process.env.G2C_BENCH_SECONDS ?? 10);
 const CLIENTS = 8;
 const COPY_ROWS = 1_000_000; // ~201 bytes per COPY line -> ~200 MB
 const PROFILE_DIR = process.env.G2C_BENCH_PROFILE;
+/** G2C_BENCH_ROWS=a,b,c,pool runs only those rows (for profiling one path). */
+const ROWS = process.env.G2C_BENCH_ROWS?.split(',');
+const want = (row: string) => !ROWS || ROWS.includes(row);
 
 interface Row {
   path: string;
@@ -197,19 +200,26 @@ async function poolWorkload(config: pg.PoolConfig): Promise<{ tps: number; p50: 
 
 // --- the paths --------------------------------------------------------------------------------
 
-function profileEnv(name: string): NodeJS.ProcessEnv {
-  if (!PROFILE_DIR) return {};
-  return { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROFILE_DIR} --cpu-prof-name=${name}.cpuprofile` };
+/** The command and leading arguments that start a bin, with a CPU profile when G2C_BENCH_PROFILE is set. */
+function nodeBin(bin: string, name: string): [string, string[]] {
+  // --cpu-prof is not accepted in NODE_OPTIONS on Node 20: pass it on the command line.
+  if (!PROFILE_DIR) return [bin, []];
+  return [process.execPath, ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`, bin]];
 }
 
 async function startRelayAndAgent(root: string, db: TestPostgres) {
   const dataDir = join(root, 'relay');
   const port = await freePort();
-  const relay = await startProcess('relay', relayBin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
-    ready: /g2c-relay listening/,
-    timeoutMs: 60_000,
-    env: profileEnv('relay'),
-  });
+  const [relayCmd, relayArgs] = nodeBin(relayBin, 'relay');
+  const relay = await startProcess(
+    'relay',
+    relayCmd,
+    [...relayArgs, '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir],
+    {
+      ready: /g2c-relay listening/,
+      timeoutMs: 60_000,
+    },
+  );
   cleanups.push(() => relay.stop());
   await relay.waitForLine(/listening/);
   const secrets = JSON.parse(await readFile(join(dataDir, 'credentials.json'), 'utf8'));
@@ -221,21 +231,18 @@ async function startRelayAndAgent(root: string, db: TestPostgres) {
   });
   const tunnel = (await res.json()) as { id: string; token: string };
   await writeFile(join(root, 'token'), tunnel.token, { mode: 0o600 });
-  const agent = await startProcess(
-    'agent',
-    agentBin,
-    [
-      '--relay',
-      `http://127.0.0.1:${port}`,
-      '--token-file',
-      join(root, 'token'),
-      '--allow',
-      `127.0.0.1:${db.port}`,
-      '--log-level',
-      'warn',
-    ],
-    { env: profileEnv('agent') },
-  );
+  const [agentCmd, agentArgs] = nodeBin(agentBin, 'agent');
+  const agent = await startProcess('agent', agentCmd, [
+    ...agentArgs,
+    '--relay',
+    `http://127.0.0.1:${port}`,
+    '--token-file',
+    join(root, 'token'),
+    '--allow',
+    `127.0.0.1:${db.port}`,
+    '--log-level',
+    'warn',
+  ]);
   cleanups.push(() => agent.stop());
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
@@ -246,10 +253,12 @@ async function startRelayAndAgent(root: string, db: TestPostgres) {
     await sleep(100);
   }
   const forwardPort = await freePort();
+  const [forwardCmd, forwardArgs] = nodeBin(relayBin, 'forward');
   const forward = await startProcess(
     'forward',
-    relayBin,
+    forwardCmd,
     [
+      ...forwardArgs,
       'forward',
       '--relay',
       `http://127.0.0.1:${port}`,
@@ -266,7 +275,6 @@ async function startRelayAndAgent(root: string, db: TestPostgres) {
       env: {
         G2C_USER_SECRET: secrets.userSecret,
         G2C_ORG_SECRET: secrets.organizationSecret,
-        ...profileEnv('forward'),
       },
     },
   );
@@ -506,21 +514,24 @@ export async function run(): Promise<void> {
     await copyOut(url(db.port), copyBytes);
 
     const rowsOut: Row[] = [];
-    const direct = await measure('(a) direct', db.port);
+    const direct = want('a') ? await measure('(a) direct', db.port) : { path: '(a) direct' };
     rowsOut.push(direct);
 
-    const g2c = await startRelayAndAgent(root, db);
-    const viaForward = await measure('(b) g2c-relay forward', g2c.forwardPort, {
-      relay: g2c.relay.pid,
-      agent: g2c.agent.pid,
-    });
-    viaForward.note = `forward process peak RSS not shown; relay = g2c-relay serve, agent = g2c-agent`;
-    rowsOut.push(viaForward);
+    if (want('b')) {
+      const g2c = await startRelayAndAgent(root, db);
+      const viaForward = await measure('(b) g2c-relay forward', g2c.forwardPort, {
+        relay: g2c.relay.pid,
+        agent: g2c.agent.pid,
+        forward: g2c.forward.pid,
+      });
+      rowsOut.push(viaForward);
+      if (ROWS) for (const cleanup of cleanups.splice(1).reverse()) await cleanup().catch(() => {});
+    }
 
-    const ssh = await startSshTunnel(root, db.port);
+    const ssh = want('c') || want('pool') ? await startSshTunnel(root, db.port) : 'not run';
     let sshRow: Row | undefined;
     if (typeof ssh === 'string') rowsOut.push({ path: '(c) ssh -R', note: ssh });
-    else {
+    else if (want('c')) {
       sshRow = await measure('(c) ssh -R', ssh.port, { relay: ssh.sshd.pid, agent: ssh.ssh.pid }, true);
       sshRow.note = 'relay RSS = sshd with its per-session children, agent RSS = the ssh -R client';
       rowsOut.push(sshRow);
@@ -531,6 +542,7 @@ export async function run(): Promise<void> {
     printTable('### pgbench select-only + COPY out', rowsOut, direct, sshRow, 'COPY MB/s');
 
     // Relay-side path: pg Pool in this process.
+    if (!want('pool')) return;
     const inproc = await startInProcessRelay(root, db);
     const poolConfig = { host: '127.0.0.1', user: db.user, password: db.password, database: 'bench' };
     const poolRows: Row[] = [];
