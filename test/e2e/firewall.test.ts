@@ -33,7 +33,8 @@ const relayKeepaliveFlags = relayHasKeepaliveFlags
   ? ['--keepalive-interval', `${KEEPALIVE_INTERVAL_MS}ms`, '--keepalive-timeout', `${KEEPALIVE_TIMEOUT_MS}ms`]
   : [];
 /** Detection bound: one interval until the next ping, then the timeout; plus a margin for a busy CI. */
-const OFFLINE_BOUND_MS = KEEPALIVE_INTERVAL_MS + KEEPALIVE_TIMEOUT_MS + 4000;
+const OFFLINE_BOUND_MS =
+  KEEPALIVE_INTERVAL_MS + KEEPALIVE_TIMEOUT_MS + Math.max(4000, (KEEPALIVE_INTERVAL_MS + KEEPALIVE_TIMEOUT_MS) / 5);
 const DB_PORT = 5432; // the namespace has its own ports
 
 interface Secrets {
