@@ -74,6 +74,28 @@ async function waitStatus(status: 'online' | 'offline', timeoutMs = 15_000): Pro
   throw new Error(`tunnel not ${status} after ${timeoutMs} ms`);
 }
 
+/** Runs SQL on the relay's embedded store (port from postmaster.pid, password from pg.password). */
+async function storeQuery(sql: string, values: unknown[] = []): Promise<pg.QueryResult> {
+  const pid = (await readFile(join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n');
+  const password = (await readFile(join(dataDir, 'pg.password'), 'utf8')).trim();
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: Number(pid[3]),
+    user: 'postgres',
+    password,
+    database: 'postgres',
+  });
+  await client.connect();
+  try {
+    return await client.query(sql, values);
+  } finally {
+    await client.end();
+  }
+}
+
+const presenceCount = async () =>
+  (await storeQuery('select count(*)::int as n from agent_presence where tunnel_id = $1', [tunnel.id])).rows[0].n;
+
 function forwardedUrl(database = 'postgres'): string {
   return `postgres://${target.user}:${encodeURIComponent(target.password)}@127.0.0.1:${forwardPort}/${database}`;
 }
@@ -130,6 +152,9 @@ describe('relay with an agent', () => {
     expect(status.status).toBe('online');
     expect(status.agents).toHaveLength(1);
     expect(status.agents[0]).toMatchObject({ remoteAddress: expect.stringContaining('127.0.0.1'), activeStreams: 0 });
+    const { rows } = await storeQuery('select node_id, hostname from agent_presence where tunnel_id = $1', [tunnel.id]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].node_id).toMatch(new RegExp(`:${relayPort}$`));
   });
 
   it('forwards pg, psql and pgbench to the private database', async () => {
@@ -217,5 +242,16 @@ describe('relay with an agent', () => {
     await writeFile(join(root, 'token2'), token, { mode: 0o600 });
     agent = await startAgent(join(root, 'token2'));
     await waitStatus('online');
+    expect(await presenceCount()).toBe(1);
+  });
+
+  it('a relay killed with SIGKILL leaves presence rows that the next start clears', async () => {
+    relay.signal('SIGKILL');
+    await relay.exited;
+    relay = await startRelay();
+    await waitStatus('online', 30_000);
+    // The dead session's row is gone; only the reconnected agent's row remains.
+    expect(await presenceCount()).toBe(1);
+    expect(relay.lines.join('\n')).toMatch(/cleared presence rows left by a previous run/);
   });
 });
