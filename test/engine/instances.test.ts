@@ -2,6 +2,7 @@
 // key or says what failed, the password never comes back, the element token only once,
 // changes are re-validated and take effect, other organizations see nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AUTH_FAILURE_LIMIT } from '../../relay/src/engine/context.js';
 import { APP_PASSWORD, BASE, call, createInstance, type EngineHarness, startEngineHarness } from './harness.js';
 
 let h: EngineHarness;
@@ -85,6 +86,28 @@ describe('POST /instances validation', () => {
     expect((await post(h.shopConfig(), { name: '' })).status).toBe(400);
     const noConfig = await call(h.app, 'POST', `${BASE}/instances`, { auth: h.org.platform, body: { name: 'x' } });
     expect(noConfig.status).toBe(400);
+  });
+
+  it('answers 429 with Retry-After after too many failed authentications from one address', async () => {
+    const remoteAddress = '10.9.8.7'; // its own address: the rest of the file is not limited
+    const attempt = (auth: string) =>
+      h.app.inject({ method: 'GET', url: `${BASE}/instances`, headers: { authorization: auth }, remoteAddress });
+    for (let i = 0; i < AUTH_FAILURE_LIMIT.failures; i++) {
+      expect((await attempt('User nope, Organization nope')).statusCode).toBe(401);
+    }
+    const limited = await attempt(h.org.platform); // even right credentials wait
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json()).toMatchObject({ code: 'rate_limited' });
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    const resource = await h.app.inject({
+      method: 'GET',
+      url: `${BASE}/objects`,
+      headers: { authorization: 'x' },
+      remoteAddress,
+    });
+    expect(resource.statusCode).toBe(429);
+    // Other addresses are not affected.
+    expect((await call(h.app, 'GET', `${BASE}/instances`, { auth: h.org.platform })).status).toBe(200);
   });
 
   it('needs platform credentials', async () => {

@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authenticate } from '../auth/credentials.js';
 import type { MasterKey } from '../auth/crypto.js';
 import { ApiError } from '../errors.js';
+import { FailureRateLimiter } from '../hub/rate-limit.js';
 import type { Store } from '../store/db.js';
 import { InstanceStore } from '../store/instances.js';
 import { type InstanceRuntime, InstanceRuntimes } from './instances.js';
@@ -52,6 +53,52 @@ export function engineContext(app: FastifyInstance, deps: EngineDeps): EngineCon
   return context;
 }
 
+/** Failed authentications allowed per client address and window before 429 (platform and resource calls of the engine). */
+export const AUTH_FAILURE_LIMIT = { failures: 30, windowMs: 60_000 };
+
+const limiters = new WeakMap<EngineContext, FailureRateLimiter>();
+
+/**
+ * Runs an authentication for `request`: an address that failed too often recently gets 429
+ * rate_limited (with Retry-After) without a store lookup; a 401 counts as a failure, a success
+ * forgets the address's failures.
+ */
+async function limited<T>(context: EngineContext, request: FastifyRequest, check: () => Promise<T>): Promise<T> {
+  let limiter = limiters.get(context);
+  if (!limiter) {
+    limiter = new FailureRateLimiter(AUTH_FAILURE_LIMIT);
+    limiters.set(context, limiter);
+  }
+  const address = request.ip;
+  const wait = limiter.retryAfter(address);
+  if (wait > 0) {
+    throw new ApiError(
+      'rate_limited',
+      `Too many failed authentications from ${address}; retry in ${wait} s.`,
+      undefined,
+      {
+        headers: { 'retry-after': String(wait) },
+      },
+    );
+  }
+  try {
+    const result = await check();
+    limiter.succeed(address);
+    return result;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) limiter.fail(address);
+    throw err;
+  }
+}
+
+/** Authenticates a platform call (User, Organization), rate-limited like resource calls. */
+export function platformPrincipal(
+  context: EngineContext,
+  request: FastifyRequest,
+): Promise<{ orgId: string; userId: string }> {
+  return limited(context, request, () => authenticate(request, context.deps.store));
+}
+
 /** How long a verified resource credential is trusted without asking the store again. */
 export const PRINCIPAL_CACHE = { ttlMs: 5_000, maxEntries: 10_000 };
 
@@ -93,7 +140,7 @@ async function resourcePrincipal(context: EngineContext, request: FastifyRequest
     if (hit && hit.expiresAt > now) return hit;
     if (hit) cache.delete(key);
   }
-  const principal = await authenticate(request, context.deps.store, { element: true });
+  const principal = await limited(context, request, () => authenticate(request, context.deps.store, { element: true }));
   const entry = {
     orgId: principal.orgId,
     instanceId: principal.instanceId as string,

@@ -1,8 +1,7 @@
 // GET /instances/{id}/docs: the OpenAPI 3.1 document of one instance, generated from its
 // schema cache (platform credentials: it describes the instance, it does not read rows).
 import type { FastifyInstance } from 'fastify';
-import { authenticate } from '../auth/credentials.js';
-import { API_BASE, type EngineDeps, engineContext } from '../engine/context.js';
+import { API_BASE, type EngineDeps, engineContext, platformPrincipal } from '../engine/context.js';
 import { withSchemaRetry } from '../engine/instances.js';
 import { buildOpenApi } from '../engine/openapi.js';
 import { ApiError } from '../errors.js';
@@ -11,7 +10,7 @@ export function docsRoutes(app: FastifyInstance, deps: EngineDeps): void {
   const context = engineContext(app, deps);
 
   app.get<{ Params: { id: string } }>(`${API_BASE}/instances/:id/docs`, async (request) => {
-    const { orgId } = await authenticate(request, deps.store);
+    const { orgId } = await platformPrincipal(context, request);
     const { id } = request.params;
     const runtime = await context.runtimes.get(id, () => context.instances.get(orgId, id));
     if (!runtime || runtime.orgId !== orgId) {

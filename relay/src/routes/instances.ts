@@ -2,7 +2,6 @@
 // Creating or changing connects to the database and introspects it before anything is stored;
 // the element token is returned once, the password never.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { authenticate } from '../auth/credentials.js';
 import { parseConfiguration, publicConfiguration } from '../engine/config.js';
 import {
   API_BASE,
@@ -10,6 +9,7 @@ import {
   type EngineDeps,
   engineContext,
   forgetInstanceCredentials,
+  platformPrincipal,
 } from '../engine/context.js';
 import { ApiError } from '../errors.js';
 import type { InstanceInput, InstanceRecord } from '../store/instances.js';
@@ -119,10 +119,9 @@ async function notFound(id: string): Promise<never> {
 
 export function instanceRoutes(app: FastifyInstance, deps: EngineDeps): void {
   const context = engineContext(app, deps);
-  const { store } = deps;
 
   app.post(`${API_BASE}/instances`, async (request) => {
-    const { orgId } = await authenticate(request, store);
+    const { orgId } = await platformPrincipal(context, request);
     const { input, probed } = await validate(context, orgId, bodyOf(request));
     let created: Awaited<ReturnType<typeof context.instances.create>>;
     try {
@@ -136,18 +135,18 @@ export function instanceRoutes(app: FastifyInstance, deps: EngineDeps): void {
   });
 
   app.get(`${API_BASE}/instances`, async (request) => {
-    const { orgId } = await authenticate(request, store);
+    const { orgId } = await platformPrincipal(context, request);
     return (await context.instances.list(orgId)).map(instanceView);
   });
 
   app.get<{ Params: { id: string } }>(`${API_BASE}/instances/:id`, async (request) => {
-    const { orgId } = await authenticate(request, store);
+    const { orgId } = await platformPrincipal(context, request);
     const record = await context.instances.get(orgId, request.params.id);
     return record ? instanceView(record) : notFound(request.params.id);
   });
 
   app.patch<{ Params: { id: string } }>(`${API_BASE}/instances/:id`, async (request) => {
-    const { orgId } = await authenticate(request, store);
+    const { orgId } = await platformPrincipal(context, request);
     const previous = await context.instances.get(orgId, request.params.id);
     if (!previous) return notFound(request.params.id);
     const { input, probed } = await validate(context, orgId, bodyOf(request), previous);
@@ -168,7 +167,7 @@ export function instanceRoutes(app: FastifyInstance, deps: EngineDeps): void {
   });
 
   app.delete<{ Params: { id: string } }>(`${API_BASE}/instances/:id`, async (request) => {
-    const { orgId } = await authenticate(request, store);
+    const { orgId } = await platformPrincipal(context, request);
     const deleted = await context.instances.delete(orgId, request.params.id);
     if (!deleted) return notFound(request.params.id);
     context.runtimes.evict(request.params.id);
