@@ -123,4 +123,30 @@ describe.skipIf(skip)('network namespace helper', () => {
     expect(hostLinks()).not.toContain(own.hostInterface);
     await own.destroy(); // twice is harmless
   });
+
+  it('removes the namespaces of a test run that was killed', async () => {
+    // A run killed with SIGKILL cannot clean up; its namespace names carry its pid.
+    const helper = new URL('../dist/helpers/netns.js', import.meta.url).href;
+    const killed = await startProcess(
+      'killed-run',
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { createNetns } = await import(${JSON.stringify(helper)});
+         const ns = await createNetns();
+         console.log('created ' + ns.name + ' ' + ns.hostInterface);
+         setInterval(() => {}, 1000);`,
+      ],
+      { ready: /^created / },
+    );
+    const [, name, hostInterface] = (await killed.waitForLine(/^created /)).split(' ');
+    killed.signal('SIGKILL');
+    await killed.exited;
+    expect(namespaces()).toContain(name);
+    expect(hostLinks()).toContain(`${hostInterface}@`);
+    ns = await createNetns();
+    expect(namespaces()).not.toContain(name);
+    expect(hostLinks()).not.toContain(`${hostInterface}@`);
+  });
 });
