@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from './agent.js';
+import { backoffDelay, maskingUseless } from './agent.js';
 
 describe('backoffDelay (exponential, full jitter)', () => {
   it('draws uniformly below min(cap, base * 2^attempt)', () => {
@@ -16,5 +16,16 @@ describe('backoffDelay (exponential, full jitter)', () => {
     expect(Math.min(...delays)).toBeLessThan(800);
     expect(Math.max(...delays)).toBeGreaterThan(7200);
     expect(delays.every((d) => d >= 0 && d < 8000)).toBe(true);
+  });
+});
+
+describe('maskingUseless', () => {
+  it('is true only inside TLS or on loopback', () => {
+    expect(maskingUseless('wss://relay.example.com/agent/v1/connect')).toBe(true);
+    expect(maskingUseless('ws://127.0.0.1:8080/agent/v1/connect')).toBe(true);
+    expect(maskingUseless('ws://[::1]:8080/agent/v1/connect')).toBe(true);
+    expect(maskingUseless('ws://localhost:8080/agent/v1/connect')).toBe(true);
+    expect(maskingUseless('ws://relay.example.com/agent/v1/connect')).toBe(false);
+    expect(maskingUseless('ws://10.0.0.1/agent/v1/connect')).toBe(false);
   });
 });
