@@ -106,8 +106,8 @@ export async function introspect(
 /** The schema of one instance, kept fresh. */
 export class SchemaCache {
   private tables = new Map<string, TableInfo>();
-  private loadedAt = 0;
-  private lastMissRefresh = 0;
+  private loadedAt: number | undefined;
+  private lastMissRefresh = Number.NEGATIVE_INFINITY;
   private refreshing: Promise<void> | undefined;
 
   constructor(
@@ -137,7 +137,7 @@ export class SchemaCache {
 
   /** Every exposed table and view, by name. Loads on first use; refreshes in the background when stale. */
   async all(): Promise<Map<string, TableInfo>> {
-    if (this.loadedAt === 0) await this.refresh();
+    if (this.loadedAt === undefined) await this.refresh();
     else if (this.now() - this.loadedAt > (this.options.ttlMs ?? SCHEMA_CACHE_DEFAULTS.ttlMs)) {
       this.refresh().catch(() => {}); // the stale schema answers meanwhile; the next use retries
     }
