@@ -58,6 +58,28 @@ async function rssOf(pid: number | undefined): Promise<number | undefined> {
   }
 }
 
+/** CPU time (ms, user + system) and read/write syscalls of a process so far. */
+async function usage(pid: number | undefined, tree = false): Promise<{ cpuMs: number; syscalls: number } | undefined> {
+  if (!pid) return undefined;
+  if (tree) {
+    const all = await Promise.all((await processTree(pid)).map((p) => usage(p)));
+    return all.reduce<{ cpuMs: number; syscalls: number }>(
+      (sum, u) => ({ cpuMs: sum.cpuMs + (u?.cpuMs ?? 0), syscalls: sum.syscalls + (u?.syscalls ?? 0) }),
+      { cpuMs: 0, syscalls: 0 },
+    );
+  }
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+    const io = await readFile(`/proc/${pid}/io`, 'utf8');
+    const syscalls = Number(/syscr: (\d+)/.exec(io)?.[1]) + Number(/syscw: (\d+)/.exec(io)?.[1]);
+    return { cpuMs: ticks * 10, syscalls };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The pid and all its descendants (sshd does its work in per-session children). */
 async function processTree(pid: number): Promise<number[]> {
   const children = new Map<number, number[]>();
@@ -497,16 +519,29 @@ export async function run(): Promise<void> {
       pids: { relay?: number; agent?: number; forward?: number } = {},
       tree = false,
     ): Promise<Row> => {
+      const watched = { relay: pids.relay, agent: pids.agent, forward: pids.forward };
+      const costs: string[] = [];
       const [result, peaks] = await withPeakRss(
         [pids.relay, pids.agent, pids.forward],
         async () => {
+          const before = await Promise.all(Object.values(watched).map((p) => usage(p, tree)));
           const bench = await pgbench(url(port), logDir);
+          const after = await Promise.all(Object.values(watched).map((p) => usage(p, tree)));
+          const transactions = bench.tps * SECONDS;
+          Object.keys(watched).forEach((name, i) => {
+            const [b, a] = [before[i], after[i]];
+            if (!a || !b) return;
+            costs.push(
+              `${name} ${(((a.cpuMs - b.cpuMs) * 1000) / transactions).toFixed(1)} µs CPU and ${((a.syscalls - b.syscalls) / transactions).toFixed(1)} read/write syscalls per transaction`,
+            );
+          });
           const mbps = await copyOut(url(port), copyBytes);
           return { ...bench, mbps };
         },
         tree,
       );
-      const note = peaks[2] ? `g2c-relay forward process peak RSS ${mb(peaks[2])}` : undefined;
+      const notes = [...(peaks[2] ? [`g2c-relay forward process peak RSS ${mb(peaks[2])}`] : []), ...costs];
+      const note = notes.length ? notes.join('; ') : undefined;
       return { path, ...result, relayRss: peaks[0], agentRss: peaks[1], note };
     };
 
