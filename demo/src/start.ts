@@ -67,8 +67,18 @@ async function main(argv: string[]): Promise<number> {
     stopping ??= stopEverything(running);
     return stopping;
   };
+  // Ctrl-C during start-up or the tour stops what has started and exits 130; afterwards it is
+  // the normal way out (exit 0).
+  let started = false;
   const interrupted = new Promise<void>((resolveSignal) => {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolveSignal());
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        if (started) return resolveSignal();
+        line();
+        line(`interrupted: stopping what has started ...`);
+        void stopAll().then(() => process.exit(130));
+      });
+    }
   });
 
   try {
@@ -94,18 +104,23 @@ async function main(argv: string[]): Promise<number> {
     line('done.');
     return 0;
   }
+  started = true;
   line(bold('Running. Press Ctrl-C to stop everything.'));
-  await Promise.race([
-    interrupted,
-    running.relay!.exited.then((code) => {
-      throw new Error(`the relay exited unexpectedly (${code}); see ${join(dataDir, 'logs', 'relay.log')}`);
-    }),
+  const died = await Promise.race([
+    interrupted.then(() => undefined),
+    running.relay!.exited.then(
+      (code) => `the relay exited unexpectedly (${code}); see ${join(dataDir, 'logs', 'relay.log')}`,
+    ),
+    running.agent!.exited.then(
+      (code) => `the agent exited unexpectedly (${code}); see ${join(dataDir, 'logs', 'agent.log')}`,
+    ),
   ]);
   line();
+  if (died) line(red(died));
   line('stopping: agent, relay, private database ...');
   await stopAll();
   line('stopped.');
-  return 0;
+  return died ? 1 : 0;
 }
 
 interface Ready {
