@@ -70,10 +70,12 @@ async function main(argv: string[]): Promise<number> {
   // Ctrl-C during start-up or the tour stops what has started and exits 130; afterwards it is
   // the normal way out (exit 0).
   let started = false;
+  let aborted = false;
   const interrupted = new Promise<void>((resolveSignal) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => {
         if (started) return resolveSignal();
+        aborted = true;
         line();
         line(`interrupted: stopping what has started ...`);
         void stopAll().then(() => process.exit(130));
@@ -88,6 +90,10 @@ async function main(argv: string[]): Promise<number> {
     await runTour(ready.element);
     printAccess(ready);
   } catch (err) {
+    if (aborted) {
+      await stopAll();
+      return 130;
+    }
     const which = err instanceof StepError ? err.step : 'start-up';
     const cause = err instanceof StepError ? err.cause : err;
     line();
