@@ -2,6 +2,8 @@
 // command but no Docker engine, so this is as far as it can go here), the stack has the shape
 // the README describes, and the scripts it runs parse.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -38,6 +40,29 @@ describe.skipIf(!compose)('docker-compose.yml', () => {
     expect(section('agent')).toMatch(/onprem/);
     expect(config).toMatch(/onprem:\n\s+internal: true/);
     expect(section('agent')).toMatch(/--token-file/);
+  });
+});
+
+describe('docker/Dockerfile', () => {
+  const text = readFileSync(join(root, 'docker/Dockerfile'), 'utf8');
+  /** The instructions of each stage, by stage name. */
+  const stages = new Map<string, string>();
+  for (const part of text.split(/^(?=FROM )/m).slice(1)) stages.set(/ AS (\S+)/.exec(part)![1]!, part);
+
+  it('is multi-stage: a build stage, then relay and agent images on a runtime without dev dependencies', () => {
+    expect([...stages.keys()]).toEqual(['build', 'runtime', 'relay', 'agent']);
+    expect(stages.get('build')).toMatch(/npm ci[\s\S]*npm prune --omit=dev/);
+    expect(stages.get('runtime')).toMatch(/COPY --from=build/);
+    expect(stages.get('relay')).toMatch(/^FROM runtime AS relay/);
+    expect(stages.get('agent')).toMatch(/^FROM runtime AS agent/);
+  });
+
+  it('runs as a non-root user, with a health check in each image', () => {
+    expect(stages.get('runtime')).toMatch(/^USER node$/m);
+    for (const image of ['relay', 'agent']) {
+      expect(stages.get(image)).not.toMatch(/^USER /m);
+      expect(stages.get(image)).toMatch(/^HEALTHCHECK .*\\\n\s+CMD /m);
+    }
   });
 });
 
