@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { AgentConfig } from './config.js';
 import { serveStream } from './dialer.js';
+import { proxyAgent } from './proxy.js';
 
 /** What the health endpoint shows. */
 export interface AgentState {
@@ -199,7 +200,11 @@ export class Agent {
         // TLS, or on loopback, there is no such intermediary: an all-zero mask, which ws skips
         // on both ends (profiled: masking and unmasking took a quarter of the agent's CPU and
         // a sixth of the relay's on bulk reads). Plain ws:// over a network keeps random masks.
-        generateMask: maskingUseless(config.connectUrl) ? (mask: Buffer) => mask.fill(0) : undefined,
+        generateMask:
+          maskingUseless(config.connectUrl) && (!config.proxy || config.connectUrl.startsWith('wss:'))
+            ? (mask: Buffer) => mask.fill(0)
+            : undefined,
+        agent: config.proxy ? proxyAgent(config.proxy, config.connectUrl.startsWith('wss:')) : undefined,
         maxPayload: 64 * 1024 * 1024,
       });
       this.pending = ws;

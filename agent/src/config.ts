@@ -11,6 +11,7 @@ import {
   KEEPALIVE_TIMEOUT_MS,
 } from '@g2c/tunnel';
 import { Allowlist, AllowlistError } from './allowlist.js';
+import { type ProxyTarget, parseProxyUrl, redactProxyUrl } from './proxy.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -24,6 +25,12 @@ export const agentOptions: OptionSpec[] = [
     type: 'list',
     value: 'HOST:PORT',
     description: 'allowed target: host:port, host:*, cidr:port, [ipv6]:port (repeatable; required)',
+  },
+  {
+    name: 'proxy',
+    type: 'string',
+    value: 'URL',
+    description: 'reach the relay through this HTTP proxy (CONNECT): http://[user:pass@]host:port',
   },
   { name: 'ca', type: 'string', value: 'FILE', description: 'PEM CA certificates trusted for wss:// (private CAs)' },
   { name: 'health-listen', type: 'string', value: 'HOST:PORT', description: 'serve the agent state as JSON here' },
@@ -67,6 +74,8 @@ export interface AgentConfig {
   allowlist: Allowlist;
   /** Extra CA certificates (PEM) trusted for wss://, added to the public roots. */
   ca?: string;
+  /** HTTP proxy to reach the relay through (CONNECT), and its URL without password for logs. */
+  proxy?: ProxyTarget & { display: string };
   /** Where to serve health JSON; undefined = no health endpoint. */
   healthListen?: { host: string; port: number };
   /** Ping the relay this often (default 10 s). */
@@ -157,6 +166,13 @@ export function buildAgentConfig(
     if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new OptionError('ca', `${caFile} holds no PEM certificate`);
   }
 
+  let proxy: AgentConfig['proxy'];
+  if (values.proxy) {
+    const parsed = parseProxyUrl(values.proxy as string);
+    if (!parsed) throw new OptionError('proxy', 'expected http://[user:password@]host:port');
+    proxy = { ...parsed, display: redactProxyUrl(values.proxy as string) };
+  }
+
   let healthListen: AgentConfig['healthListen'];
   if (values['health-listen']) {
     healthListen = parseHostPort(values['health-listen'] as string);
@@ -181,6 +197,7 @@ export function buildAgentConfig(
     allowlist,
     ca,
     healthListen,
+    proxy,
     keepaliveIntervalMs,
     keepaliveTimeoutMs,
     drainTimeoutMs: values['drain-timeout'] as number,

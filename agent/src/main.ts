@@ -35,6 +35,7 @@ runMain(async (argv) => {
   logger.info(
     {
       relay: config.relay,
+      proxy: config.proxy?.display,
       allow: config.allowlist.entries.map((e) => e.text),
       keepaliveIntervalMs: config.keepaliveIntervalMs,
       keepaliveTimeoutMs: config.keepaliveTimeoutMs,

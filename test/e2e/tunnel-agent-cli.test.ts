@@ -4,7 +4,9 @@
 // and nothing turns verification off.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer as createTcpServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -212,6 +214,99 @@ describe('token rotation without restart', () => {
     await until('online with the new token', () => relay.hub.status(tunnel.id).status === 'online', 10_000);
     expect(agent.child.exitCode).toBeNull();
     expect(agent.lines.join('\n')).not.toContain(fresh);
+  });
+});
+
+/** A minimal HTTP CONNECT proxy on loopback; `requireAuth` demands that Proxy-Authorization. */
+async function startConnectProxy(requireAuth?: string) {
+  const seen: string[] = [];
+  const server = createTcpServer((client) => {
+    client.on('error', () => {});
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      client.off('data', onData);
+      const text = head.subarray(0, end).toString('latin1');
+      const [, target] = /^CONNECT (\S+) HTTP\/1\.1/.exec(text) ?? [];
+      seen.push(target ?? '?');
+      if (requireAuth && !text.includes(`Proxy-Authorization: ${requireAuth}`)) {
+        client.end('HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      const port = Number(target!.slice(target!.lastIndexOf(':') + 1));
+      const upstream = tcpConnect({ host: '127.0.0.1', port }, () => {
+        client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+        const rest = head.subarray(end + 4);
+        if (rest.length) upstream.write(rest);
+        client.pipe(upstream);
+        upstream.pipe(client);
+      });
+      upstream.on('error', () => client.destroy());
+    };
+    client.on('data', onData);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, close: () => server.close() };
+}
+
+describe('through an HTTP proxy (--proxy)', () => {
+  it('ws:// and wss:// (TLS end to end inside CONNECT) carry the tunnel', async () => {
+    const proxy = await startConnectProxy();
+    try {
+      for (const r of [relay, tlsRelay]) {
+        const tunnel = await r.createTunnel(`via-proxy-${r === relay ? 'ws' : 'wss'}`);
+        const agent = await startAgent('agent-proxy', r.url, tunnel.tokenFile, {
+          allow: [`127.0.0.1:${target.port}`],
+          args: ['--proxy', proxy.url, ...(r === tlsRelay ? ['--ca', caFile] : [])],
+        });
+        agents.push(agent);
+        const client = new pg.Client(r.pgConfig(tunnel.id));
+        await client.connect();
+        expect((await client.query('select 5 as n')).rows[0].n).toBe(5);
+        await client.end();
+      }
+      // Inside the tunnel TLS is still verified: without --ca the relay's certificate is refused.
+      const tunnel = await tlsRelay.createTunnel('via-proxy-untrusted');
+      const untrusted = await startAgent('agent-proxy-untrusted', tlsRelay.url, tunnel.tokenFile, {
+        allow: ['127.0.0.1:1'],
+        args: ['--proxy', proxy.url],
+        waitConnected: false,
+      });
+      agents.push(untrusted);
+      expect(await untrusted.waitForLine(/cannot connect to the relay/, 10_000)).toMatch(/certificate|issuer/i);
+      const relayPorts = [relay.url, tlsRelay.url].map((u) => `127.0.0.1:${new URL(u).port}`);
+      expect(proxy.seen).toEqual(expect.arrayContaining(relayPorts));
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('a proxy that wants credentials: 407 is reported and retried; with them it connects', async () => {
+    const auth = `Basic ${Buffer.from('agent:s3cret').toString('base64')}`;
+    const proxy = await startConnectProxy(auth);
+    try {
+      const tunnel = await relay.createTunnel('proxy-auth');
+      const refused = await startAgent('agent-407', relay.url, tunnel.tokenFile, {
+        allow: ['127.0.0.1:1'],
+        args: ['--proxy', proxy.url],
+        waitConnected: false,
+      });
+      agents.push(refused);
+      await refused.waitForLine(/proxy refused CONNECT .*407/, 10_000);
+      expect(refused.child.exitCode).toBeNull();
+      const withCredentials = await startAgent('agent-proxy-auth', relay.url, tunnel.tokenFile, {
+        allow: ['127.0.0.1:1'],
+        args: ['--proxy', proxy.url.replace('http://', 'http://agent:s3cret@')],
+      });
+      agents.push(withCredentials);
+      expect(withCredentials.lines.join('\n')).not.toContain('s3cret');
+      expect(withCredentials.lines.join('\n')).toContain('agent:***@');
+    } finally {
+      proxy.close();
+    }
   });
 });
 
