@@ -75,6 +75,16 @@ export function forwardUrl(relay: string, tunnel: string, to: { host: string; po
   return url;
 }
 
+/**
+ * WebSocket masking protects plaintext intermediaries (proxies) from crafted payloads; inside
+ * TLS or on loopback there is none, and an all-zero mask lets ws skip masking on both ends.
+ */
+export function maskingUseless(url: URL): boolean {
+  if (url.protocol === 'wss:') return true;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 function authorization(secrets: ForwardSecrets): string {
   return `User ${secrets.userSecret}, Organization ${secrets.organizationSecret}`;
 }
@@ -119,6 +129,7 @@ export async function startForward(options: ForwardOptions): Promise<RunningForw
   const tunnel = await checkTunnel(options);
   // The id, not the name: a tunnel renamed or recreated later must not silently change target.
   const url = forwardUrl(options.relay, tunnel.id, options.to);
+  const zeroMask = maskingUseless(url);
   const sockets = new Set<Socket>();
   let nextId = 0;
 
@@ -134,6 +145,7 @@ export async function startForward(options: ForwardOptions): Promise<RunningForw
       perMessageDeflate: false,
       ca: options.ca,
       handshakeTimeout: 20_000,
+      generateMask: zeroMask ? (mask: Buffer) => mask.fill(0) : undefined,
     });
     ws.on('unexpected-response', (_req, res) => {
       let text = '';

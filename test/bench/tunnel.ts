@@ -568,7 +568,7 @@ export async function run(): Promise<void> {
     if (typeof ssh === 'string') rowsOut.push({ path: '(c) ssh -R', note: ssh });
     else if (want('c')) {
       sshRow = await measure('(c) ssh -R', ssh.port, { relay: ssh.sshd.pid, agent: ssh.ssh.pid }, true);
-      sshRow.note = 'relay RSS = sshd with its per-session children, agent RSS = the ssh -R client';
+      sshRow.note = `relay = sshd with its per-session children, agent = the ssh -R client; ${sshRow.note ?? ''}`;
       rowsOut.push(sshRow);
     }
     console.log(

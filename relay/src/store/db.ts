@@ -130,7 +130,15 @@ async function startEmbeddedStore(
   const relayPidFile = join(dataDir, 'relay.pid');
 
   const relay = await readPid(relayPidFile);
-  const relayRunning = relay !== undefined && relay.pid !== process.pid && alive(relay.pid);
+  // A pid left by a crash may have been reused by an unrelated process: check it is a relay.
+  const relayRunning =
+    relay !== undefined &&
+    relay.pid !== process.pid &&
+    alive(relay.pid) &&
+    (await readFile(`/proc/${relay.pid}/cmdline`, 'utf8').then(
+      (cmdline) => cmdline.includes('relay'),
+      () => true, // no /proc (not Linux): trust the pid
+    ));
   const postmaster = await readPid(join(pgDir, 'postmaster.pid'));
   const postmasterRunning = postmaster !== undefined && alive(postmaster.pid);
 
