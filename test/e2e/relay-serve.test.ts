@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '@g2c/relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startTestPostgres } from '../helpers/postgres.js';
 import { type RunningProcess, relayBin, startProcess } from '../helpers/processes.js';
 
 const run = promisify(execFile);
@@ -160,5 +162,75 @@ describe('g2c-relay option errors', () => {
     );
     expect(err?.code).toBe(1);
     expect(err?.stderr).toContain('G2C_MASTER_KEY is required');
+  });
+});
+
+describe('several relays on one external store', () => {
+  it('start together, bootstrap once, share signing keys: a token from one is valid at the other', async () => {
+    const store = await startTestPostgres();
+    try {
+      const env = { G2C_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') };
+      const ports = [await freePort(), await freePort()];
+      const relays = await Promise.all(
+        ports.map(async (p, i) => {
+          const relay = await startProcess(
+            `relay-${i}`,
+            relayBin,
+            ['--listen', `127.0.0.1:${p}`, '--data-dir', join(root, `shared-${i}`), '--database-url', store.url()],
+            { env, ready: /g2c-relay listening/, timeoutMs: 40_000 },
+          );
+          started.push(relay);
+          return relay;
+        }),
+      );
+      const { rows: orgs } = await store.query('select name from organizations');
+      expect(orgs).toEqual([{ name: 'default' }]);
+      expect((await store.query('select count(*)::int as n from signing_keys')).rows[0].n).toBe(1);
+      expect(
+        (await store.query('select max(version)::int as v from schema_migrations')).rows[0].v,
+      ).toBeGreaterThanOrEqual(1);
+
+      const files = await Promise.all(
+        [0, 1].map((i) => readFile(join(root, `shared-${i}`, 'credentials.json'), 'utf8').catch(() => undefined)),
+      );
+      expect(files.filter(Boolean)).toHaveLength(1);
+      const shared = JSON.parse(files.find(Boolean)!) as Secrets;
+
+      const created = await fetch(`http://127.0.0.1:${ports[0]}/elements/api-v2/tunnels`, {
+        method: 'POST',
+        headers: { ...auth(shared), 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'shared' }),
+      });
+      const t = (await created.json()) as { id: string; token: string };
+      // The other relay accepts an agent with that token (same issuer and signing key in the store).
+      await new Promise<void>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${ports[1]}/agent/v1/connect`, 'g2c.v1', {
+          headers: { authorization: `Bearer ${t.token}` },
+        });
+        ws.on('open', () => {
+          ws.terminate();
+          resolve();
+        });
+        ws.on('unexpected-response', (_req, res) => reject(new Error(`relay 1 answered ${res.statusCode}`)));
+        ws.on('error', reject);
+      });
+      const seen = await fetch(`http://127.0.0.1:${ports[1]}/elements/api-v2/tunnels/${t.id}`, {
+        headers: auth(shared),
+      });
+      expect(seen.status).toBe(200);
+
+      const { stdout } = await run(process.execPath, [
+        relayBin,
+        'admin',
+        'create-org',
+        'ext',
+        '--database-url',
+        store.url(),
+      ]);
+      expect(JSON.parse(stdout).organization).toBe('ext');
+      for (const relay of relays) expect(await relay.stop()).toBe(0);
+    } finally {
+      await store.stop();
+    }
   });
 });
