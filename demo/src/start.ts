@@ -88,7 +88,7 @@ async function main(argv: string[]): Promise<number> {
     line(dim(`data directory: ${dataDir} (a second start reuses it)`));
     const ready = await startStack(dataDir, Number(values.port), running);
     await runTour(ready.element);
-    printAccess(ready);
+    printAccess(ready, dataDir);
   } catch (err) {
     if (aborted) {
       await stopAll();
@@ -280,7 +280,7 @@ async function startStack(dataDir: string, port: number, running: Running): Prom
   };
 }
 
-function printAccess(ready: Ready): void {
+function printAccess(ready: Ready, dataDir: string): void {
   const api = `${ready.base}/elements/api-v2`;
   heading('your turn');
   line(`base URL       ${cyan(api)}`);
@@ -296,6 +296,12 @@ function printAccess(ready: Ready): void {
   );
   line(`  curl -s -H "Authorization: ${ready.platform.authorization}" '${api}/tunnels'`);
   line(`  curl -s -H "Authorization: ${ready.platform.authorization}" '${api}/instances/${ready.instanceId}/docs'`);
+  line();
+  line(dim('  # psql or any PostgreSQL client through the same tunnel (raw TCP, as the engine goes):'));
+  line(
+    `  npx g2c-relay forward --relay ${ready.base} --tunnel ${ready.tunnelName} --to 127.0.0.1:${ready.db.server.port} --listen 127.0.0.1:6543 --credentials ${join(dataDir, 'relay', 'credentials.json')}`,
+  );
+  line(`  PGPASSWORD=$(cat ${join(dataDir, 'private-db', 'app.password')}) psql -h 127.0.0.1 -p 6543 -U app crm`);
   line();
 }
 

@@ -77,6 +77,7 @@ describe('npm start', () => {
     expect(out).toMatch(
       /curl -s -H "Authorization: \$G2C_AUTH" 'http:\/\/127\.0\.0\.1:\d+\/elements\/api-v2\/contacts/,
     );
+    expect(out).toMatch(/npx g2c-relay forward --relay http:\/\/127\.0\.0\.1:\d+ --tunnel demo --to 127\.0\.0\.1:\d+/);
     expect(out).toContain('done.');
   });
 
