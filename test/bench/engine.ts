@@ -10,7 +10,7 @@
 //
 // G2C_BENCH_SECONDS (default 8) sets each autocannon run (after a 2 s warm-up);
 // G2C_BENCH_PROFILE=DIR writes CPU profiles of the relay and the hand-written route there;
-// G2C_BENCH_ONLY=get|list runs one call.
+// G2C_BENCH_ONLY=get|list runs one call; G2C_BENCH_TARGETS="hand-written,engine direct" some targets.
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -284,7 +284,10 @@ export async function run(): Promise<void> {
     ];
     const only = process.env.G2C_BENCH_ONLY; // "get" or "list": one call only
     for (const [call, path] of calls.filter(([c]) => !only || c.includes(only === 'get' ? '{id}' : 'pageSize'))) {
-      for (const round of [targets, [...targets].reverse()]) {
+      const chosen = targets.filter(
+        ([name]) => !process.env.G2C_BENCH_TARGETS || process.env.G2C_BENCH_TARGETS.split(',').includes(name),
+      );
+      for (const round of [chosen, [...chosen].reverse()]) {
         for (const [name, url, base, headers, pids] of round) {
           const r = await measure(name, call, url, () => path(base), headers, pids);
           const previous = results.findIndex((x) => x.call === call && x.target === name);
@@ -304,8 +307,8 @@ export async function run(): Promise<void> {
       `${pad('call', 24)}${pad('target', 22)}${pad('req/s', 10)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('errors', 8)}${pad('cpu us/req', 12)}ratio`,
     );
     for (const r of results) {
-      const base = results.find((x) => x.call === r.call && x.target === 'hand-written')!;
-      const direct = results.find((x) => x.call === r.call && x.target === 'engine direct')!;
+      const base = results.find((x) => x.call === r.call && x.target === 'hand-written') ?? r;
+      const direct = results.find((x) => x.call === r.call && x.target === 'engine direct') ?? r;
       const cpu = (x: Result) => `cpu ${(x.cpuUs / r.cpuUs).toFixed(2)}x`;
       const ratio =
         r.target === 'engine direct'
