@@ -78,6 +78,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     genReqId: () => randomUUID(),
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
+    trustProxy: config.trustProxy,
     ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key } } : {}),
   }) as unknown as FastifyInstance;
 

@@ -33,6 +33,12 @@ export interface RelayConfig {
   nodeId: string;
   /** `G2C_MASTER_KEY` (base64 of 32 bytes); absent = embedded mode generates `<dataDir>/master.key`. */
   masterKey?: string;
+  /**
+   * Behind a reverse proxy: take client addresses from X-Forwarded-For (logs, agent status and
+   * presence, the per-address limit on failed agent upgrades). Off by default, since a client
+   * reaching the relay directly could otherwise pick its own address.
+   */
+  trustProxy: boolean;
   /** Largest request body accepted; beyond it the answer is 413. */
   bodyLimitBytes: number;
   /** How long a graceful shutdown waits for open requests and agent sessions before cutting them. */
@@ -105,6 +111,7 @@ export function serveConfig(values: OptionValues, env: NodeJS.ProcessEnv = proce
     logLevel,
     nodeId: (values['node-id'] as string | undefined) ?? `${hostname()}:${listen.port}`,
     masterKey,
+    trustProxy: values['trust-proxy'] === true,
     bodyLimitBytes: DEFAULTS.bodyLimitBytes,
     shutdownGraceMs: DEFAULTS.shutdownGraceMs,
   };

@@ -33,6 +33,12 @@ export const serveOptions: OptionSpec[] = [
   { name: 'public-url', type: 'string', value: 'URL', description: 'URL agents and clients use to reach this relay' },
   { name: 'log-level', type: 'string', default: 'info', description: 'trace, debug, info, warn or error' },
   {
+    name: 'trust-proxy',
+    type: 'bool',
+    default: false,
+    description: 'behind a reverse proxy: client addresses from X-Forwarded-For',
+  },
+  {
     name: 'node-id',
     type: 'string',
     value: 'ID',
@@ -126,7 +132,13 @@ async function serve(argv: string[]): Promise<number> {
     await bootstrap(store, config.dataDir, logger);
     const stale = await store.presence.clearNode(config.nodeId);
     if (stale) logger.info({ rows: stale, nodeId: config.nodeId }, 'cleared presence rows left by a previous run');
-    const hub = new Hub({ tokens, presence: store.presence, logger, nodeId: config.nodeId });
+    const hub = new Hub({
+      tokens,
+      presence: store.presence,
+      logger,
+      nodeId: config.nodeId,
+      trustProxy: config.trustProxy,
+    });
     server = await startServer({ config, logger, store, tokens, hub, masterKey });
   } catch (err) {
     await store.close().catch(() => {});

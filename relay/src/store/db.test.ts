@@ -14,6 +14,7 @@ const logger = createLogger('silent');
 function pool(database: string): pg.Pool {
   const p = new pg.Pool({ connectionString: db.url(database), max: 4 });
   p.on('connect', (client) => client.on('error', () => {}));
+  p.on('error', () => {});
   pools.push(p);
   return p;
 }

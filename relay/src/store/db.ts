@@ -41,6 +41,9 @@ export function createStore(pool: pg.Pool, onClose: () => Promise<void> = async 
   // after would make them emit 'error' with no listener left (an uncaught exception). Query
   // errors reach their callers anyway, so each client keeps a listener of its own.
   pool.on('connect', (client) => client.on('error', () => {}));
+  // pg-pool re-emits an idle client's error on the pool, and an 'error' without listener throws;
+  // the pool drops that client anyway (openStore adds a listener that logs it).
+  pool.on('error', () => {});
   return {
     pool,
     orgs: new OrgStore(pool),
