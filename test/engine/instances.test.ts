@@ -226,6 +226,33 @@ describe('instance lifecycle', () => {
     expect((res.json as { message: string }).message).toMatch(/credentials/);
   });
 
+  it("closes an instance's old pool after a change and its pool after a delete", async () => {
+    await h.db.query(
+      `create role pool_a login password 'pa'; create role pool_b login password 'pb';
+       grant select on all tables in schema public to pool_a, pool_b`,
+      'shop',
+    );
+    const connections = async (user: string) =>
+      Number((await h.db.query(`select count(*) as n from pg_stat_activity where usename = '${user}'`)).rows[0].n);
+    const waitNone = async (user: string) => {
+      for (let i = 0; i < 100 && (await connections(user)) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      return connections(user);
+    };
+    const inst = await createInstance(h, h.shopConfig({ username: 'pool_a', password: 'pa' }), 'pools');
+    expect((await call(h.app, 'GET', `${BASE}/countries/fr`, { auth: inst.auth })).status).toBe(200);
+    expect(await connections('pool_a')).toBeGreaterThan(0);
+    const patched = await call(h.app, 'PATCH', `${BASE}/instances/${inst.id}`, {
+      auth: h.org.platform,
+      body: { configuration: { username: 'pool_b', password: 'pb' } },
+    });
+    expect(patched.status).toBe(200);
+    expect((await call(h.app, 'GET', `${BASE}/countries/fr`, { auth: inst.auth })).status).toBe(200);
+    expect(await waitNone('pool_a')).toBe(0);
+    expect(await connections('pool_b')).toBeGreaterThan(0);
+    expect((await call(h.app, 'DELETE', `${BASE}/instances/${inst.id}`, { auth: h.org.platform })).status).toBe(200);
+    expect(await waitNone('pool_b')).toBe(0);
+  });
+
   it('serves an OpenAPI 3.1 document with only the routes each table has', async () => {
     const inst = await createInstance(h, h.shopConfig(), 'docs');
     const res = await call(h.app, 'GET', `${BASE}/instances/${inst.id}/docs`, { auth: h.org.platform });
