@@ -2,6 +2,7 @@
 // Parses options into typed config (config.ts), then wires the parts together; no logic of
 // its own beyond the order of start-up and shutdown.
 import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { formatHelp, OptionError, type OptionSpec, parseOptions, runMain } from '@g2c/cli';
 import { loadMasterKey } from './auth/crypto.js';
 import { TokenService } from './auth/tokens.js';
@@ -101,23 +102,20 @@ function onShutdownSignal(logger: Logger, close: () => Promise<void>): void {
 }
 
 async function serve(argv: string[]): Promise<number> {
-  const { values, help } = parseOptions(serveOptions, argv);
+  const { values, positionals, help } = parseOptions(serveOptions, argv);
   if (help) {
     process.stdout.write(formatHelp(USAGE, serveOptions));
     return 0;
   }
+  if (positionals.length) throw new OptionError('command', `unexpected argument ${JSON.stringify(positionals[0])}`);
   const config = serveConfig(values);
   const logger = createLogger(config.logLevel);
+  // Holds master.key, credentials.json and (embedded mode) the store.
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const { key: masterKey, source } = await loadMasterKey({
     env: config.masterKey,
     dataDir: config.dataDir,
     externalStore: Boolean(config.databaseUrl),
-  }).catch(async (err) => {
-    // The data dir may not exist yet when the key is generated.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    const { mkdir } = await import('node:fs/promises');
-    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-    return loadMasterKey({ env: config.masterKey, dataDir: config.dataDir, externalStore: false });
   });
   logger.info({ source }, 'master key loaded');
   const store = await openStore({
@@ -207,9 +205,12 @@ async function forward(argv: string[]): Promise<number> {
 
 async function admin(argv: string[]): Promise<number> {
   const { values, positionals, help } = parseOptions(adminOptions, argv);
-  if (help || positionals[0] !== 'create-org') {
+  if (help) {
     process.stdout.write(formatHelp('usage: g2c-relay admin create-org NAME [options]', adminOptions));
-    return help ? 0 : 2;
+    return 0;
+  }
+  if (positionals[0] !== 'create-org') {
+    throw new OptionError('command', 'expected: g2c-relay admin create-org NAME (see g2c-relay admin --help)');
   }
   const name = positionals[1];
   if (!name || positionals.length > 2) throw new OptionError('create-org', 'expected exactly one organization NAME');
@@ -243,7 +244,7 @@ runMain(async (argv) => {
       return admin(rest);
     default:
       if (first !== undefined && !first.startsWith('-')) {
-        throw new OptionError(first, `unknown command (expected serve, forward or admin)\n${USAGE}`);
+        throw new OptionError('command', `unknown command ${JSON.stringify(first)} (expected serve, forward or admin)`);
       }
       return serve(argv);
   }
