@@ -166,6 +166,54 @@ describe('health endpoint and relay verdicts', () => {
     expect(after.body.lastError).toMatch(/4001/);
   });
 
+  it('a relay that goes silent (black-holed link) is detected by keepalive; the agent reconnects', async () => {
+    // A TCP relay-in-the-middle whose current connections can be black-holed: bytes stop in
+    // both directions and nothing is closed, as with a dead NAT entry.
+    const live = new Set<{ shut: boolean }>();
+    const { port: relayPort } = new URL(relay.url);
+    const middle = createTcpServer((inbound) => {
+      const gate = { shut: false };
+      live.add(gate);
+      const outbound = tcpConnect({ host: '127.0.0.1', port: Number(relayPort) });
+      for (const [from, to] of [
+        [inbound, outbound],
+        [outbound, inbound],
+      ] as const) {
+        from.on('data', (chunk: Buffer) => {
+          if (!gate.shut) to.write(chunk);
+        });
+        from.on('error', () => to.destroy());
+        from.on('close', () => to.destroy());
+      }
+    });
+    middle.listen(0, '127.0.0.1');
+    await once(middle, 'listening');
+    try {
+      const tunnel = await relay.createTunnel('black-hole');
+      const agent = await startAgent(
+        'agent-black-hole',
+        `http://127.0.0.1:${(middle.address() as AddressInfo).port}`,
+        tunnel.tokenFile,
+        {
+          allow: ['127.0.0.1:1'],
+          args: ['--health-listen', '127.0.0.1:0', '--keepalive-interval', '300ms', '--keepalive-timeout', '1s'],
+        },
+      );
+      agents.push(agent);
+      for (const gate of live) gate.shut = true;
+      const shutAt = Date.now();
+      await agent.waitForLine(/lost the relay session/, 10_000);
+      // 300 ms + 1 s, with margin for a busy machine.
+      expect(Date.now() - shutAt).toBeLessThan(3500);
+      expect(agent.lines.find((l) => l.includes('lost the relay session'))).toMatch(/keepalive/);
+      // A fresh connection passes the middle again: the agent is back by itself.
+      await until('reconnected', async () => (await health(agent)).body.reconnects === 1, 10_000);
+      expect((await health(agent)).body.connected).toBe(true);
+    } finally {
+      middle.close();
+    }
+  });
+
   it('an invalid token: keeps retrying with backoff, says why, never logs the token', async () => {
     const tokenFile = join(dir, 'bad-token');
     const bad = 'eyJhbGciOiJub25lIn0.e30.not-a-real-token';
