@@ -103,17 +103,17 @@ export class Registry {
     session.on('error', (err: Error & { code?: string }) => {
       lastError = err;
     });
-    session.once('close', () => {
-      const reason =
-        lastError?.code === 'ERR_KEEPALIVE_TIMEOUT'
-          ? 'keepalive timeout'
-          : lastError
-            ? `${lastError.code ?? 'error'}: ${lastError.message}`
-            : 'closed';
-      this.remove(entry, reason);
-    });
+    const reason = () =>
+      lastError?.code === 'ERR_KEEPALIVE_TIMEOUT'
+        ? 'keepalive timeout: the agent stopped answering pings'
+        : lastError
+          ? `${lastError.code ?? 'error'}: ${lastError.message}`
+          : 'connection closed';
+    session.once('close', () => this.remove(entry, reason()));
     duplex.on('error', () => {}); // surfaced through the session
-    duplex.once('close', () => this.remove(entry, lastError ? lastError.message : 'connection closed'));
+    // The session's own 'error' (say, a keepalive timeout) comes in the same round of
+    // callbacks: let it be recorded first, so that the log says why.
+    duplex.once('close', () => setImmediate(() => this.remove(entry, reason())));
 
     let set = this.byTunnel.get(agent.tunnelId);
     if (!set) {
