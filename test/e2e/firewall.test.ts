@@ -238,6 +238,9 @@ describe.skipIf(skip)('through a firewall that allows no inbound connection', ()
       expect(answer.body.code).toBe('tunnel_offline');
       expect(answer.headers.get('retry-after')).toMatch(/^\d+$/);
       expect(detectedMs).toBeLessThanOrEqual(OFFLINE_BOUND_MS);
+      // The operator's view agrees.
+      const status = await call('GET', '/tunnels/customer-site', platform);
+      expect(status.body).toMatchObject({ status: 'offline', agents: [] });
       // While the link is down, calls keep failing fast (no hang).
       const started = Date.now();
       const again = await call('GET', '/accounts?pageSize=1', element);
@@ -250,10 +253,12 @@ describe.skipIf(skip)('through a firewall that allows no inbound connection', ()
         const r = await call('GET', '/contacts?pageSize=2&orderBy=id', element).catch(() => undefined);
         return r?.status === 200 ? r : undefined;
       });
+      const backMs = Date.now() - up;
       expect(back.body.map((c: { id: number }) => c.id)).toEqual([1, 2]);
-      console.log(
-        `firewall e2e: offline detected in ${detectedMs} ms, service back ${Date.now() - up} ms after link up`,
-      );
+      const online = await call('GET', '/tunnels/customer-site', platform);
+      expect(online.body.status).toBe('online');
+      expect(online.body.agents).toHaveLength(1);
+      console.log(`firewall e2e: offline detected in ${detectedMs} ms, service back ${backMs} ms after link up`);
       // Nothing was restarted.
       for (const p of [relay, agent, database]) {
         expect(p.child.exitCode, `${p.name} exited`).toBeNull();
