@@ -11,6 +11,8 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +28,7 @@ const SECONDS = Number(process.env.G2C_BENCH_SECONDS ?? 10);
 const CLIENTS = 8;
 const COPY_ROWS = 1_000_000; // ~201 bytes per COPY line -> ~200 MB
 const PROFILE_DIR = process.env.G2C_BENCH_PROFILE;
-/** G2C_BENCH_ROWS=a,b,c,pool runs only those rows (for profiling one path). */
+/** G2C_BENCH_ROWS=a,b,b2,c,pool runs only those rows (for profiling one path). */
 const ROWS = process.env.G2C_BENCH_ROWS?.split(',');
 const want = (row: string) => !ROWS || ROWS.includes(row);
 
@@ -229,53 +231,108 @@ function nodeBin(bin: string, name: string): [string, string[]] {
   return [process.execPath, ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`, bin]];
 }
 
-async function startRelayAndAgent(root: string, db: TestPostgres) {
-  const dataDir = join(root, 'relay');
+/** JSON over http or https (the TLS row trusts its own throwaway CA). */
+function requestJson(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string; ca?: Buffer },
+): Promise<Record<string, unknown>> {
+  const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(url, { method: init.method ?? 'GET', headers: init.headers, ca: init.ca }, (res) => {
+      let text = '';
+      res.on('data', (c) => {
+        text += c;
+      });
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(text));
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+/** g2c-relay serve + g2c-agent + g2c-relay forward; with `tls`, HTTPS/WSS with a throwaway certificate. */
+async function startRelayAndAgent(root: string, db: TestPostgres, tls = false) {
+  const name = tls ? 'tls' : 'plain';
+  const dir = join(root, `relay-${name}`);
+  const dataDir = join(dir, 'data');
+  await mkdir(dir, { recursive: true });
+  const tlsArgs: string[] = [];
+  const caArgs: string[] = [];
+  let ca: Buffer | undefined;
+  if (tls) {
+    await exec('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ]);
+    ca = await readFile(join(dir, 'cert.pem'));
+    tlsArgs.push('--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem'));
+    caArgs.push('--ca', join(dir, 'cert.pem'));
+  }
   const port = await freePort();
-  const [relayCmd, relayArgs] = nodeBin(relayBin, 'relay');
+  const base = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const [relayCmd, relayArgs] = nodeBin(relayBin, `relay-${name}`);
   const relay = await startProcess(
     'relay',
     relayCmd,
-    [...relayArgs, '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir],
-    {
-      ready: /g2c-relay listening/,
-      timeoutMs: 60_000,
-    },
+    [...relayArgs, '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...tlsArgs],
+    { ready: /g2c-relay listening/, timeoutMs: 60_000 },
   );
   cleanups.push(() => relay.stop());
-  await relay.waitForLine(/listening/);
   const secrets = JSON.parse(await readFile(join(dataDir, 'credentials.json'), 'utf8'));
   const authorization = `User ${secrets.userSecret}, Organization ${secrets.organizationSecret}`;
-  const res = await fetch(`http://127.0.0.1:${port}/elements/api-v2/tunnels`, {
+  const tunnel = (await requestJson(`${base}/elements/api-v2/tunnels`, {
     method: 'POST',
     headers: { authorization, 'content-type': 'application/json' },
     body: JSON.stringify({ name: 'bench' }),
-  });
-  const tunnel = (await res.json()) as { id: string; token: string };
-  await writeFile(join(root, 'token'), tunnel.token, { mode: 0o600 });
-  const [agentCmd, agentArgs] = nodeBin(agentBin, 'agent');
+    ca,
+  })) as { id: string; token: string };
+  await writeFile(join(dir, 'token'), tunnel.token, { mode: 0o600 });
+  const [agentCmd, agentArgs] = nodeBin(agentBin, `agent-${name}`);
   const agent = await startProcess('agent', agentCmd, [
     ...agentArgs,
     '--relay',
-    `http://127.0.0.1:${port}`,
+    base,
     '--token-file',
-    join(root, 'token'),
+    join(dir, 'token'),
     '--allow',
     `127.0.0.1:${db.port}`,
     '--log-level',
     'warn',
+    ...caArgs,
   ]);
   cleanups.push(() => agent.stop());
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
-    const status = await fetch(`http://127.0.0.1:${port}/elements/api-v2/tunnels/${tunnel.id}`, {
+    const status = await requestJson(`${base}/elements/api-v2/tunnels/${tunnel.id}`, {
       headers: { authorization },
+      ca,
     });
-    if (((await status.json()) as { status: string }).status === 'online') break;
+    if (status.status === 'online') break;
     await sleep(100);
   }
   const forwardPort = await freePort();
-  const [forwardCmd, forwardArgs] = nodeBin(relayBin, 'forward');
+  const [forwardCmd, forwardArgs] = nodeBin(relayBin, `forward-${name}`);
   const forward = await startProcess(
     'forward',
     forwardCmd,
@@ -283,7 +340,7 @@ async function startRelayAndAgent(root: string, db: TestPostgres) {
       ...forwardArgs,
       'forward',
       '--relay',
-      `http://127.0.0.1:${port}`,
+      base,
       '--tunnel',
       tunnel.id,
       '--to',
@@ -292,13 +349,9 @@ async function startRelayAndAgent(root: string, db: TestPostgres) {
       `127.0.0.1:${forwardPort}`,
       '--log-level',
       'warn',
+      ...caArgs,
     ],
-    {
-      env: {
-        G2C_USER_SECRET: secrets.userSecret,
-        G2C_ORG_SECRET: secrets.organizationSecret,
-      },
-    },
+    { env: { G2C_USER_SECRET: secrets.userSecret, G2C_ORG_SECRET: secrets.organizationSecret } },
   );
   cleanups.push(() => forward.stop());
   await waitPort(forwardPort);
@@ -560,8 +613,19 @@ export async function run(): Promise<void> {
         forward: g2c.forward.pid,
       });
       rowsOut.push(viaForward);
-      if (ROWS) for (const cleanup of cleanups.splice(1).reverse()) await cleanup().catch(() => {});
     }
+    if (want('b2')) {
+      const g2cTls = await startRelayAndAgent(root, db, true);
+      rowsOut.push(
+        await measure('(b2) forward, TLS (https + wss)', g2cTls.forwardPort, {
+          relay: g2cTls.relay.pid,
+          agent: g2cTls.agent.pid,
+          forward: g2cTls.forward.pid,
+        }),
+      );
+    }
+    // The relays of rows b and b2 stop here, so that they do not load the machine during the next rows.
+    for (const cleanup of cleanups.splice(1).reverse()) await cleanup().catch(() => {});
 
     const ssh = want('c') || want('pool') ? await startSshTunnel(root, db.port) : 'not run';
     let sshRow: Row | undefined;
