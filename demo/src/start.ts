@@ -6,7 +6,7 @@
 // the next start reuses (same tunnel, instance and tokens).
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { formatHelp, type OptionSpec, parseOptions, runMain } from '@g2c/cli';
+import { type OptionSpec, parseOptions, runMain } from '@g2c/cli';
 import { bold, cyan, dim, heading, line, red, StepError } from './print.js';
 import { type Ready, type Running, startStack, stopEverything } from './stack.js';
 import { runTour } from './tour.js';
@@ -31,7 +31,17 @@ async function main(argv: string[]): Promise<number> {
   // Flags only: the G2C_* variables belong to the bins the demo starts.
   const { values, help } = parseOptions(options, argv, {});
   if (help) {
-    process.stdout.write(formatHelp('usage: npm start [-- --once] [-- --data-dir DIR] [-- --port N]', options));
+    // (Not formatHelp: the demo reads flags only, no G2C_* variables.)
+    process.stdout.write(
+      [
+        'usage: npm start [-- --once] [-- --data-dir DIR] [-- --port N]',
+        '',
+        '  --once          run the tour, stop everything and exit: 0, or 1 naming the step that failed',
+        '  --data-dir DIR  where everything lives; a second start reuses it (default .g2c/demo)',
+        "  --port N        the relay's HTTP port on 127.0.0.1; 0 or taken: any free port (default 8080)",
+        '',
+      ].join('\n'),
+    );
     return 0;
   }
   const once = values.once === true;
