@@ -64,6 +64,13 @@ describe('ground2cloud instance', () => {
     expect((create.json as { message: string }).message).toMatch(/not allowed by the agent/);
   });
 
+  it('a tunnel used by an instance cannot be deleted (409)', async () => {
+    await createInstance(h, g2c(), 'user-of-tunnel');
+    const res = await call(h.app, 'DELETE', `${BASE}/tunnels/${tunnel.id}`, { auth: h.org.platform });
+    expect(res.status).toBe(409);
+    expect(res.json).toMatchObject({ code: 'conflict' });
+  });
+
   it('switches an instance between direct and ground2cloud while another keeps serving', async () => {
     const other = await createInstance(h, h.shopConfig(), 'other');
     const moving = await createInstance(h, h.shopConfig(), 'moving');
