@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, maskingUseless } from './agent.js';
+import { backoffDelay } from './agent.js';
+import { maskingUseless } from './relay-connection.js';
 
 describe('backoffDelay (exponential, full jitter)', () => {
   it('draws uniformly below min(cap, base * 2^attempt)', () => {

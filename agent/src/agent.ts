@@ -5,14 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { rootCertificates } from 'node:tls';
 import { Session } from '@g2c/mux';
-import { AGENT_HEADER, AGENT_VERSION, CloseCode, formatAgentHeader, SUBPROTOCOL, websocketDuplex } from '@g2c/tunnel';
+import { AGENT_VERSION, CloseCode } from '@g2c/tunnel';
 import type { Logger } from 'pino';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import type { AgentConfig } from './config.js';
 import { serveStream } from './dialer.js';
-import { proxyAgent } from './proxy.js';
+import { type ConnectError, connectToRelay } from './relay-connection.js';
 
 /** What the health endpoint shows. */
 export interface AgentState {
@@ -33,31 +32,7 @@ export interface AgentState {
   version: string;
 }
 
-/** Why the connection attempt failed, as told by the relay or the network. */
-export class ConnectError extends Error {
-  override readonly name = 'ConnectError';
-  constructor(
-    message: string,
-    /** The relay's JSON `code` (token_revoked, token_invalid, ...) or a network error code. */
-    readonly code: string,
-    /** HTTP status of a refused upgrade. */
-    readonly status?: number,
-    /** Seconds from a Retry-After header. */
-    readonly retryAfterS?: number,
-  ) {
-    super(message);
-  }
-}
-
 export type StopReason = 'revoked' | 'drained';
-
-/** True when no plaintext intermediary can see the WebSocket frames (TLS, or loopback). */
-export function maskingUseless(connectUrl: string): boolean {
-  const url = new URL(connectUrl);
-  if (url.protocol === 'wss:') return true;
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
 
 /** Full jitter: a uniform delay between 0 and min(cap, base * 2^attempt). */
 export function backoffDelay(attempt: number, baseMs: number, capMs: number, random = Math.random): number {
@@ -84,7 +59,8 @@ export class Agent {
   private session: Session | undefined;
   private ws: WebSocket | undefined;
   private wakeSleep: (() => void) | undefined;
-  private pending: WebSocket | undefined;
+  /** The connection attempt in progress, abandoned by drain(). */
+  private pending: AbortController | undefined;
   private stopped: Promise<StopReason> | undefined;
   private drained: ((reason: StopReason) => void) | undefined;
 
@@ -123,7 +99,12 @@ export class Agent {
     while (!this.draining) {
       let connection: { ws: WebSocket; duplex: Duplex };
       try {
-        connection = await this.connect();
+        this.pending = new AbortController();
+        connection = await connectToRelay(
+          this.config,
+          { token: this.token(), hostname: this.hostname },
+          this.pending.signal,
+        );
       } catch (err) {
         const e = err as ConnectError;
         if (this.draining) return undefined;
@@ -175,91 +156,6 @@ export class Agent {
       );
     }
     return this.config.token;
-  }
-
-  /**
-   * One connection attempt: resolves with an open WebSocket that speaks our subprotocol and
-   * its duplex, created in the tick of 'open' so that no early frame of the relay is lost.
-   */
-  private connect(): Promise<{ ws: WebSocket; duplex: Duplex }> {
-    const { config } = this;
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(config.connectUrl, [SUBPROTOCOL], {
-        headers: {
-          Authorization: `Bearer ${this.token()}`,
-          [AGENT_HEADER]: formatAgentHeader(AGENT_VERSION, this.hostname),
-        },
-        // TLS is always verified: rejectUnauthorized is explicit so that
-        // NODE_TLS_REJECT_UNAUTHORIZED cannot turn it off; --ca adds to the public roots.
-        rejectUnauthorized: true,
-        ca: config.ca ? [...rootCertificates, config.ca] : undefined,
-        handshakeTimeout: 15_000,
-        perMessageDeflate: false,
-        followRedirects: false,
-        // Masking protects plaintext intermediaries (proxies) from crafted payloads. Inside
-        // TLS, or on loopback, there is no such intermediary: an all-zero mask, which ws skips
-        // on both ends (profiled: masking and unmasking took a quarter of the agent's CPU and
-        // a sixth of the relay's on bulk reads). Plain ws:// over a network keeps random masks.
-        generateMask:
-          maskingUseless(config.connectUrl) && (!config.proxy || config.connectUrl.startsWith('wss:'))
-            ? (mask: Buffer) => mask.fill(0)
-            : undefined,
-        agent: config.proxy ? proxyAgent(config.proxy, config.connectUrl.startsWith('wss:')) : undefined,
-        maxPayload: 64 * 1024 * 1024,
-      });
-      this.pending = ws;
-      let settled = false;
-      const fail = (err: ConnectError) => {
-        if (settled) return;
-        settled = true;
-        this.pending = undefined;
-        ws.removeAllListeners();
-        ws.on('error', () => {});
-        ws.terminate();
-        reject(err);
-      };
-      ws.once('unexpected-response', (req, res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size <= 8192) chunks.push(c);
-        });
-        res.on('error', () => {});
-        const done = () => {
-          let code = `http_${res.statusCode}`;
-          let message = `the relay answered HTTP ${res.statusCode} to the upgrade`;
-          try {
-            const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: unknown; message?: unknown };
-            if (typeof body.code === 'string') code = body.code;
-            if (typeof body.message === 'string') message = `${body.message} (HTTP ${res.statusCode}, ${code})`;
-          } catch {
-            // Not our relay, or a proxy in the way: keep the status.
-          }
-          if (res.statusCode === 426) message += ': this agent and the relay speak different protocol versions';
-          const retryAfter = Number(res.headers['retry-after']);
-          req.destroy();
-          fail(new ConnectError(message, code, res.statusCode, Number.isFinite(retryAfter) ? retryAfter : undefined));
-        };
-        res.once('end', done);
-        res.once('close', done);
-      });
-      ws.once('error', (err: NodeJS.ErrnoException) => {
-        fail(new ConnectError(`${err.message}`, err.code ?? 'connect_failed'));
-      });
-      ws.once('open', () => {
-        if (ws.protocol !== SUBPROTOCOL) {
-          fail(new ConnectError(`the relay did not accept subprotocol ${SUBPROTOCOL}`, 'bad_subprotocol'));
-          return;
-        }
-        if (settled) return;
-        settled = true;
-        this.pending = undefined;
-        ws.removeAllListeners('error');
-        ws.removeAllListeners('unexpected-response');
-        resolve({ ws, duplex: websocketDuplex(ws) });
-      });
-    });
   }
 
   /** Holds one session until it ends; resolves after everything of it is gone. */
@@ -346,11 +242,7 @@ export class Agent {
     this.draining = true;
     this.run(); // make sure stopped exists
     this.wakeSleep?.();
-    if (this.pending) {
-      this.pending.removeAllListeners();
-      this.pending.on('error', () => {});
-      this.pending.terminate();
-    }
+    this.pending?.abort();
     const session = this.session;
     if (session) {
       this.log.info(
