@@ -11,7 +11,6 @@
 // G2C_BENCH_SECONDS (default 8) sets each autocannon run (after a 2 s warm-up);
 // G2C_BENCH_PROFILE=DIR writes CPU profiles of the relay and the hand-written route there;
 // G2C_BENCH_ONLY=get|list runs one call; G2C_BENCH_TARGETS="hand-written,engine direct" some targets.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
@@ -146,6 +145,7 @@ async function measure(
 async function json(
   url: string,
   init: { method?: string; headers: Record<string, string>; body?: unknown },
+  // biome-ignore lint/suspicious/noExplicitAny: the bench reads a few known fields of the relay's answers
 ): Promise<any> {
   const res = await fetch(url, {
     method: init.method ?? 'GET',

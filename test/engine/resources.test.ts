@@ -42,8 +42,6 @@ function normalise(res: Reply): unknown {
   return body;
 }
 
-const ROOT = (name: string) => `${BASE}/${encodeURIComponent(name)}`;
-
 for (const kind of kinds) {
   describe(`${kind} instance`, () => {
     let auth = '';

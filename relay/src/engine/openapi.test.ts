@@ -43,6 +43,7 @@ describe('OpenAPI document', () => {
   }) as {
     openapi: string;
     paths: Record<string, Record<string, unknown>>;
+    // biome-ignore lint/suspicious/noExplicitAny: JSON Schema objects, read in assertions
     components: { schemas: Record<string, any> };
   };
 

@@ -5,7 +5,20 @@ import { randomUUID } from 'node:crypto';
 import { type MasterKey, randomSecret, sha256 } from '../auth/crypto.js';
 
 export interface StoreQueryable {
-  query(text: string, values?: unknown[]): Promise<{ rows: any[]; rowCount: number | null }>;
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+}
+
+interface Row {
+  id: string;
+  org_id: string;
+  name: string;
+  element_key: string;
+  tags: string[];
+  configuration: Record<string, unknown>;
+  password_enc: string;
+  tunnel_id: string | null;
+  created_at: Date;
+  updated_at: Date;
 }
 
 export interface InstanceRecord {
@@ -40,7 +53,7 @@ export class InstanceStore {
     private readonly key: Pick<MasterKey, 'encrypt' | 'decrypt'>,
   ) {}
 
-  private toRecord(row: Record<string, any>): InstanceRecord {
+  private toRecord(row: Row): InstanceRecord {
     return {
       id: row.id,
       orgId: row.org_id,
@@ -73,20 +86,20 @@ export class InstanceStore {
         sha256(token),
       ],
     );
-    return { record: this.toRecord(rows[0]), token };
+    return { record: this.toRecord(rows[0] as Row), token };
   }
 
   async list(orgId: string): Promise<InstanceRecord[]> {
     const { rows } = await this.db.query(`select ${COLUMNS} from instances where org_id = $1 order by created_at, id`, [
       orgId,
     ]);
-    return rows.map((r) => this.toRecord(r));
+    return (rows as Row[]).map((r) => this.toRecord(r));
   }
 
   async get(orgId: string, id: string): Promise<InstanceRecord | undefined> {
     if (!isUuid(id)) return undefined;
     const { rows } = await this.db.query(`select ${COLUMNS} from instances where org_id = $1 and id = $2`, [orgId, id]);
-    return rows[0] ? this.toRecord(rows[0]) : undefined;
+    return rows[0] ? this.toRecord(rows[0] as Row) : undefined;
   }
 
   async update(orgId: string, id: string, input: InstanceInput): Promise<InstanceRecord | undefined> {
@@ -106,7 +119,7 @@ export class InstanceStore {
         input.tunnelId,
       ],
     );
-    return rows[0] ? this.toRecord(rows[0]) : undefined;
+    return rows[0] ? this.toRecord(rows[0] as Row) : undefined;
   }
 
   async delete(orgId: string, id: string): Promise<boolean> {
@@ -118,13 +131,14 @@ export class InstanceStore {
   /** The instance an element token belongs to (credentials.ts's `Element` check). */
   async byTokenHash(tokenHash: string): Promise<{ id: string; orgId: string } | undefined> {
     const { rows } = await this.db.query('select id, org_id from instances where token_hash = $1', [tokenHash]);
-    return rows[0] ? { id: rows[0].id, orgId: rows[0].org_id } : undefined;
+    const row = rows[0] as Pick<Row, 'id' | 'org_id'> | undefined;
+    return row ? { id: row.id, orgId: row.org_id } : undefined;
   }
 
   /** How many instances use a tunnel (DELETE /tunnels/{id} answers 409 while any do). */
   async countByTunnel(tunnelId: string): Promise<number> {
     const { rows } = await this.db.query('select count(*)::int as n from instances where tunnel_id = $1', [tunnelId]);
-    return rows[0].n;
+    return (rows[0] as { n: number }).n;
   }
 }
 
