@@ -234,6 +234,7 @@ describe('reconnect churn', () => {
     await sleep(200);
     gc();
     const growth = process.memoryUsage().heapUsed - heap0;
+    if (process.env.G2C_TEST_VERBOSE) console.log(`heap ${heap0} -> +${growth} bytes over 180 sessions`);
     // 180 sessions that each held a mux session, a WebSocket and buffers: nothing of them may stay.
     expect(growth).toBeLessThan(4 * 1024 * 1024);
   });
