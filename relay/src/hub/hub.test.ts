@@ -82,7 +82,7 @@ interface MiniAgent {
 /** An agent that dials whatever 127.0.0.1 port it is asked for, unless `refuse` says no. */
 async function connectAgent(
   token: string,
-  options: { refuse?: boolean; hostname?: string; headers?: Record<string, string> } = {},
+  options: { refuse?: boolean; silent?: boolean; hostname?: string; headers?: Record<string, string> } = {},
 ): Promise<MiniAgent> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}${AGENT_PATH}`, [SUBPROTOCOL], {
     headers: { authorization: `Bearer ${token}`, 'g2c-agent': `9.9.9; host=${options.hostname ?? 'mini'}` },
@@ -99,6 +99,7 @@ async function connectAgent(
     agent.streams++;
     stream.on('error', () => {});
     const request = parseOpenRequest(await readOpenHeader(stream));
+    if (options.silent) return; // takes the stream, never answers
     if (options.refuse) {
       stream.end(encodeOpenHeader({ ok: false, code: 'not_allowed', message: `no ${request.host}:${request.port}` }));
       stream.resume();
@@ -223,6 +224,16 @@ describe('sessions and streams', () => {
       code: 'not_allowed',
       message: expect.stringContaining('no 127.0.0.1'),
     });
+  });
+
+  it('an agent that never answers an open: connect_timeout after openTimeoutMs, and the stream is reset', async () => {
+    await connectAgent('good-t13', { silent: true });
+    await until(() => hub.status('t13').status === 'online');
+    const started = Date.now();
+    await expect(hub.openStream('t13', '127.0.0.1', echoPort)).rejects.toMatchObject({ code: 'connect_timeout' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+    expect(Date.now() - started).toBeLessThan(4000);
+    await until(() => hub.status('t13').agents[0]!.activeStreams === 0);
   });
 
   it('spreads streams over agents (fewest active first) and retries a refusal on another agent', async () => {
