@@ -272,6 +272,15 @@ describe("the agent's refusals reach the pg caller", () => {
   it('the agent stays up and keeps serving', async () => {
     expect(agent.child.exitCode).toBeNull();
     expect(relay.hub.status(tunnelId).agents).toHaveLength(1);
+    // Its presence row is in the store, under the session id the API shows.
+    const rows = await relay.store.presence.listTunnel(tunnelId);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      sessionId: relay.hub.status(tunnelId).agents[0]!.id,
+      nodeId: 'e2e',
+      version: '0.1.0',
+      remoteAddress: '127.0.0.1',
+    });
     const client = new pg.Client(relay.pgConfig(tunnelId));
     await client.connect();
     expect((await client.query('select 7 as n')).rows[0].n).toBe(7);
