@@ -47,6 +47,7 @@ beforeAll(async () => {
     keepaliveTimeoutMs: 600,
     openTimeoutMs: 2000,
     rateLimit: { failures: 5, windowMs: 60_000 },
+    maxAgentsPerTunnel: 3,
   });
   server = createServer();
   server.on('upgrade', (req, socket, head) => {
@@ -301,6 +302,17 @@ describe('sessions and streams', () => {
     const s = await hub.openStream('t8', '127.0.0.1', echoPort);
     expect(await roundTrip(s, 'fresh')).toBe('fresh');
     await until(() => hub.status('t8').agents.length === 1, 4000);
+  });
+
+  it('refuses sessions beyond maxAgentsPerTunnel with 429, other tunnels unaffected', async () => {
+    for (let i = 0; i < 3; i++) await connectAgent('good-t14');
+    await until(() => hub.status('t14').agents.length === 3);
+    const answer = await upgradeAnswer({ authorization: 'Bearer good-t14' });
+    expect(answer.status).toBe(429);
+    expect(answer.body.code).toBe('too_many_agents');
+    expect(hub.status('t14').agents).toHaveLength(3);
+    await connectAgent('good-t15');
+    await until(() => hub.status('t15').status === 'online');
   });
 
   it('disconnectTunnel closes the sessions with 4001', async () => {

@@ -60,6 +60,12 @@ export interface HubOptions {
    * proxy's address, and one agent with a bad token could rate-limit them all. Default false.
    */
   trustProxy?: boolean;
+  /**
+   * Agent sessions one tunnel may hold on this relay (default 32). Beyond it an upgrade gets
+   * 429 too_many_agents, so that a leaked token cannot pile up sessions; stale sessions count
+   * until keepalive removes them, hence the margin over the few replicas a tunnel needs.
+   */
+  maxAgentsPerTunnel?: number;
 }
 
 export interface AgentStatus {
@@ -129,6 +135,7 @@ export class Hub {
         tokens: this.options.tokens,
         limiter: this.limiter,
         trustProxy: this.options.trustProxy,
+        admit: (tunnelId) => this.registry.agents(tunnelId).length < (this.options.maxAgentsPerTunnel ?? 32),
         wss: this.wss,
         logger: this.log,
         onAgent: (ws, agent, raw) => {

@@ -28,6 +28,8 @@ export interface UpgradeContext {
   /** A `noServer` WebSocketServer that accepts only SUBPROTOCOL. */
   wss: WebSocketServer;
   logger: Logger;
+  /** Whether one more agent session of this tunnel may be accepted (a limit per tunnel). */
+  admit(tunnelId: string): boolean;
   /** Called with the accepted WebSocket; `socket` is the raw connection (byte counters). */
   onAgent(ws: WebSocket, agent: VerifiedAgent, socket: Duplex): void;
 }
@@ -141,6 +143,17 @@ export async function handleAgentUpgrade(
   }
   if (socket.destroyed) return;
   ctx.limiter.succeed(remoteAddress);
+  if (!ctx.admit(verified.tunnelId)) {
+    log.warn({ tunnelId: verified.tunnelId }, 'agent refused: too many agent sessions on this tunnel');
+    rejectUpgrade(
+      socket,
+      429,
+      'too_many_agents',
+      'this tunnel already has the maximum number of agent sessions; stale ones expire within the keepalive timeout',
+      { 'Retry-After': '10' },
+    );
+    return;
+  }
   const { version, hostname } = parseAgentHeader(req.headers['g2c-agent'] as string | undefined);
   ctx.wss.handleUpgrade(req, socket, head, (ws) => {
     ctx.onAgent(ws, { ...verified, version, hostname, remoteAddress }, socket);
