@@ -78,7 +78,8 @@ export async function startProcess(
   onData(child.stdout!);
   onData(child.stderr!);
   const exited = new Promise<number | string>((resolve) => {
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': every line the process printed has been read by then.
+    child.once('close', (code, signal) => {
       live.delete(child);
       resolve(code ?? signal ?? 'unknown');
     });
@@ -92,21 +93,22 @@ export async function startProcess(
     const seen = lines.find((l) => pattern.test(l));
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise<string>((resolve, reject) => {
-      const waiter = { pattern, resolve };
+      const waiter = {
+        pattern,
+        resolve: (line: string) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      };
       const fail = (why: string) => {
+        clearTimeout(timer);
         waiters.delete(waiter);
         reject(new Error(`${name}: ${why} while waiting for ${pattern}; output:\n${lines.slice(-40).join('\n')}`));
       };
       const timer = setTimeout(() => fail(`no match after ${timeoutMs} ms`), timeoutMs);
-      waiters.add({
-        pattern,
-        resolve: (line) => {
-          clearTimeout(timer);
-          resolve(line);
-        },
-      });
+      waiters.add(waiter);
+      // A process that exits first fails the wait at once, with its last lines.
       void exited.then((code) => {
-        clearTimeout(timer);
         if (waiters.has(waiter)) fail(`exited (${code})`);
       });
     });
