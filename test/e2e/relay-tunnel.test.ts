@@ -204,7 +204,16 @@ describe('relay with an agent', () => {
   });
 
   it('after a relay restart on the same data dir the agent reconnects by itself and the token still works', async () => {
+    // A session open through the tunnel while the relay shuts down is cut, not left hanging,
+    // and the relay still exits 0 well within its grace period.
+    const open = new pg.Client({ connectionString: forwardedUrl() });
+    await open.connect();
+    const cut = new Promise<Error>((resolve) => open.once('error', resolve));
+    const stopping = Date.now();
     expect(await relay.stop()).toBe(0);
+    expect(Date.now() - stopping).toBeLessThan(8000);
+    expect((await cut).message).toMatch(/terminated|ECONNRESET|closed/i);
+    await open.end().catch(() => {});
     await agent.waitForLine(/lost the relay session|cannot connect/);
     relay = await startRelay();
     await waitStatus('online', 30_000);
