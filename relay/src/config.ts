@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { OptionError, type OptionValues } from '@g2c/cli';
+import { KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS } from '@g2c/tunnel';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -39,6 +40,9 @@ export interface RelayConfig {
    * reaching the relay directly could otherwise pick its own address.
    */
   trustProxy: boolean;
+  /** How often the hub pings each agent, and how long without an answer makes it dead. */
+  keepaliveIntervalMs: number;
+  keepaliveTimeoutMs: number;
   /** Largest request body accepted; beyond it the answer is 413. */
   bodyLimitBytes: number;
   /** How long a graceful shutdown waits for open requests and agent sessions before cutting them. */
@@ -90,6 +94,14 @@ export function parseLogLevel(value: unknown): LogLevel {
   return level;
 }
 
+function keepalive(values: OptionValues): { keepaliveIntervalMs: number; keepaliveTimeoutMs: number } {
+  const interval = Number(values['keepalive-interval'] ?? KEEPALIVE_INTERVAL_MS);
+  const timeout = Number(values['keepalive-timeout'] ?? KEEPALIVE_TIMEOUT_MS);
+  if (!(interval > 0)) throw new OptionError('keepalive-interval', 'must be more than 0');
+  if (!(timeout > interval)) throw new OptionError('keepalive-timeout', 'must be longer than --keepalive-interval');
+  return { keepaliveIntervalMs: interval, keepaliveTimeoutMs: timeout };
+}
+
 /** Builds and validates the serve configuration; a bad value throws OptionError (exit 2). */
 export function serveConfig(values: OptionValues, env: NodeJS.ProcessEnv = process.env): RelayConfig {
   const listen = parseListen('listen', String(values.listen));
@@ -112,6 +124,7 @@ export function serveConfig(values: OptionValues, env: NodeJS.ProcessEnv = proce
     nodeId: (values['node-id'] as string | undefined) ?? `${hostname()}:${listen.port}`,
     masterKey,
     trustProxy: values['trust-proxy'] === true,
+    ...keepalive(values),
     bodyLimitBytes: DEFAULTS.bodyLimitBytes,
     shutdownGraceMs: DEFAULTS.shutdownGraceMs,
   };

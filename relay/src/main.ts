@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { formatHelp, OptionError, type OptionSpec, parseOptions, runMain } from '@g2c/cli';
+import { KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS } from '@g2c/tunnel';
 import { loadMasterKey } from './auth/crypto.js';
 import { TokenService } from './auth/tokens.js';
 import { bootstrap } from './bootstrap.js';
@@ -38,6 +39,18 @@ export const serveOptions: OptionSpec[] = [
     type: 'bool',
     default: false,
     description: 'behind a reverse proxy: client addresses from X-Forwarded-For',
+  },
+  {
+    name: 'keepalive-interval',
+    type: 'duration',
+    default: KEEPALIVE_INTERVAL_MS,
+    description: 'ping every agent this often',
+  },
+  {
+    name: 'keepalive-timeout',
+    type: 'duration',
+    default: KEEPALIVE_TIMEOUT_MS,
+    description: 'an agent that has not answered for this long is dead: its streams fail, it goes offline',
   },
   {
     name: 'node-id',
@@ -136,6 +149,8 @@ async function serve(argv: string[]): Promise<number> {
       logger,
       nodeId: config.nodeId,
       trustProxy: config.trustProxy,
+      keepaliveIntervalMs: config.keepaliveIntervalMs,
+      keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     });
     server = await startServer({ config, logger, store, tokens, hub, masterKey });
   } catch (err) {
