@@ -20,6 +20,8 @@ export const RUNTIME_DEFAULTS = {
    * picked the old runtime just before finishes on it instead of meeting an ended pool.
    */
   retireGraceMs: 5_000,
+  /** Validation gives a first connection at least this long to open. */
+  probeConnectTimeoutMs: 10_000,
 };
 
 export interface InstanceRuntime {
@@ -142,11 +144,11 @@ export class InstanceRuntimes {
         'This relay has no tunnel hub; ground2cloud instances are unavailable.',
       );
     }
-    const pool = createPool(config, {
-      tunnelId: tunnelId ?? undefined,
-      tunnelSocket: this.deps.tunnelSocket,
-      logger: this.deps.logger,
-    });
+    const options = { tunnelId: tunnelId ?? undefined, tunnelSocket: this.deps.tunnelSocket, logger: this.deps.logger };
+    // Validation waits for a slow first connection (a tunnel dial, a far database) even when
+    // pool.timeout.ms is short: that setting is about waiting for a busy pool.
+    const probeTimeoutMs = Math.max(config.poolTimeoutMs, RUNTIME_DEFAULTS.probeConnectTimeoutMs);
+    const pool = createPool({ ...config, poolMax: 1, poolTimeoutMs: probeTimeoutMs }, options);
     try {
       const tables = await introspect(pool, config.schema, tableNameFilter(config.tableNames));
       const { rows } = await pool.query('select 1 from pg_namespace where nspname = $1', [config.schema]);
@@ -156,7 +158,8 @@ export class InstanceRuntimes {
           `Schema "${config.schema}" does not exist in database "${config.database}" (db.schema).`,
         );
       }
-      return { pool, tables };
+      await pool.end();
+      return { pool: createPool(config, options), tables };
     } catch (err) {
       await pool.end().catch(() => {});
       if (err instanceof ApiError && err.code === 'invalid_configuration') throw err;
