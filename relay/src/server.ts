@@ -71,13 +71,18 @@ export async function startServer(deps: ServerDeps): Promise<RelayServer> {
         app.server.closeAllConnections();
       }, config.shutdownGraceMs);
       force.unref();
-      try {
-        await hub.close();
-        forward.close();
-        await appClosed;
-      } finally {
-        clearTimeout(force);
-      }
+      // Each step runs even if an earlier one failed: the store must be closed last in any case.
+      const step = async (what: string, work: () => unknown) => {
+        try {
+          await work();
+        } catch (err) {
+          logger.warn({ err: (err as Error).message }, `shutdown: ${what} failed`);
+        }
+      };
+      await step('closing agent sessions', () => hub.close());
+      await step('closing forwarded connections', () => forward.close());
+      await step('closing the HTTP server and pools', () => appClosed);
+      clearTimeout(force);
       await store.presence.clearNode(config.nodeId).catch(() => {});
       await store.close();
       logger.info({ ms: Date.now() - started }, 'relay stopped');
