@@ -15,6 +15,9 @@ import { createLogger, type Logger } from './logger.js';
 import { startServer } from './server.js';
 import { openStore } from './store/db.js';
 
+/** Presence rows not refreshed for this long belong to relays that are gone (refresh: every 30 s). */
+const STALE_PRESENCE_MS = 10 * 60_000;
+
 const USAGE =
   'usage: g2c-relay [serve] [options]\n' +
   '       g2c-relay forward --relay URL --tunnel ID|NAME --to HOST:PORT [--listen 127.0.0.1:6543]\n' +
@@ -141,7 +144,8 @@ async function serve(argv: string[]): Promise<number> {
   try {
     const tokens = await TokenService.create(store, masterKey);
     await bootstrap(store, config.dataDir, logger);
-    const stale = await store.presence.clearNode(config.nodeId);
+    const stale =
+      (await store.presence.clearNode(config.nodeId)) + (await store.presence.clearStale(STALE_PRESENCE_MS));
     if (stale) logger.info({ rows: stale, nodeId: config.nodeId }, 'cleared presence rows left by a previous run');
     const hub = new Hub({
       tokens,

@@ -137,6 +137,12 @@ describe('store', () => {
     await store.presence.agentDisconnected('s2');
     expect(await store.presence.clearNode('n1')).toBe(1);
     expect((await store.presence.listTunnel(t.id)).map((r) => r.sessionId)).toEqual(['s3']);
+    await store.pool.query(
+      `update agent_presence set last_seen = now() - interval '11 minutes' where session_id = 's3'`,
+    );
+    await store.presence.agentConnected({ ...base, sessionId: 's4', nodeId: 'n3' });
+    expect(await store.presence.clearStale(10 * 60_000)).toBe(1);
+    expect((await store.presence.listTunnel(t.id)).map((r) => r.sessionId)).toEqual(['s4']);
     await store.tunnels.delete(o.organization.id, t.id);
     expect(await store.presence.listTunnel(t.id)).toEqual([]);
   });

@@ -52,6 +52,18 @@ export class PresenceStore {
     return result.rowCount ?? 0;
   }
 
+  /**
+   * Removes rows not refreshed for `olderThanMs` (the hub refreshes its rows every 30 s): rows of
+   * relays that died and never came back under the same node id (a container replaced, say).
+   */
+  async clearStale(olderThanMs: number): Promise<number> {
+    const result = await this.pool.query(
+      `delete from agent_presence where last_seen < now() - make_interval(secs => $1::double precision / 1000)`,
+      [olderThanMs],
+    );
+    return result.rowCount ?? 0;
+  }
+
   async listTunnel(tunnelId: string): Promise<PresenceRow[]> {
     const { rows } = await this.pool.query(
       `select session_id, tunnel_id, node_id, version, hostname, remote_address, connected_at, last_seen
