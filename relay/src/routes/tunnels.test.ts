@@ -112,6 +112,20 @@ describe('errors and request ids', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ status: 'ready' });
   });
+
+  it('readyz answers 503 database_unavailable when the store does not, healthz still 200', async () => {
+    const deadStore = createStore(new pg.Pool({ connectionString: 'postgres://x:y@127.0.0.1:1/none', max: 1 }));
+    const lonely = buildApp({ ...deps, store: deadStore });
+    try {
+      const ready = await lonely.inject({ url: '/readyz' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json()).toMatchObject({ code: 'database_unavailable', message: expect.stringContaining('store') });
+      expect((await lonely.inject({ url: '/healthz' })).statusCode).toBe(200);
+    } finally {
+      await lonely.close();
+      await deadStore.close();
+    }
+  });
 });
 
 describe('tunnels API', () => {
