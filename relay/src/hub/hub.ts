@@ -117,13 +117,6 @@ export class Hub {
     });
   }
 
-  /** Removes presence rows a previous run of this node left behind (call once at start). */
-  async start(): Promise<void> {
-    if (!this.options.presence) return;
-    const stale = await this.options.presence.clearNode(this.nodeId);
-    if (stale > 0) this.log.info({ rows: stale }, 'removed stale presence rows of this node');
-  }
-
   /** Handles an HTTP upgrade on AGENT_PATH: answers 401/426/429 itself or accepts the agent. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (this.closed) {
