@@ -663,7 +663,9 @@ export async function run(): Promise<void> {
       poolSsh,
       'read MB/s',
     );
-    console.log('relay RSS of the hub row = this benchmark process (relay in-process)');
+    console.log(
+      'relay RSS of the hub row = this benchmark process (relay in-process), including the 200 MiB read it holds',
+    );
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
     cleanups.length = 0;
