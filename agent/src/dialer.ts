@@ -110,7 +110,11 @@ export async function dial(
 }
 
 /** Carries bytes between a tunnel stream and a TCP socket until both directions are done. */
-export function splice(stream: Duplex, socket: Socket): void {
+export function splice(
+  stream: Duplex,
+  socket: Socket,
+  onClosed?: (info: { bytesIn: number; bytesOut: number }) => void,
+): void {
   stream.pipe(socket); // relay FIN -> TCP FIN
   socket.pipe(stream); // target FIN -> stream FIN
   stream.on('error', () => {
@@ -127,6 +131,7 @@ export function splice(stream: Duplex, socket: Socket): void {
   socket.on('close', () => {
     // Both halves closed cleanly: the stream's FIN is already queued (writableEnded).
     if (!stream.destroyed && !stream.writableEnded) stream.destroy();
+    onClosed?.({ bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
   });
 }
 
@@ -188,5 +193,8 @@ export async function serveStream(stream: Duplex, options: DialerOptions): Promi
   socket.setKeepAlive(true, 30_000);
   log.debug({ target, allowedBy: entry.text, ms: Date.now() - started }, 'stream connected');
   stream.write(encodeOpenHeader({ ok: true } satisfies OpenReply));
-  splice(stream, socket);
+  const opened = Date.now();
+  splice(stream, socket, ({ bytesIn, bytesOut }) =>
+    log.debug({ target, bytesFromTarget: bytesIn, bytesToTarget: bytesOut, ms: Date.now() - opened }, 'stream closed'),
+  );
 }
