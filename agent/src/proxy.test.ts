@@ -3,7 +3,11 @@ import { parseProxyUrl, redactProxyUrl } from './proxy.js';
 
 describe('--proxy URL', () => {
   it('reads host, port and basic credentials', () => {
-    expect(parseProxyUrl('http://proxy.corp:3128')).toEqual({ host: 'proxy.corp', port: 3128, authorization: undefined });
+    expect(parseProxyUrl('http://proxy.corp:3128')).toEqual({
+      host: 'proxy.corp',
+      port: 3128,
+      authorization: undefined,
+    });
     expect(parseProxyUrl('http://proxy.corp')).toMatchObject({ port: 80 });
     expect(parseProxyUrl('http://[fd00::1]:8080')).toMatchObject({ host: 'fd00::1', port: 8080 });
     expect(parseProxyUrl('http://al%40ice:p%3Ass@proxy:3128')?.authorization).toBe(
