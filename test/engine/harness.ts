@@ -98,6 +98,8 @@ export async function startEngineHarness(): Promise<EngineHarness> {
       'shop_tpl',
     );
     await db.query('create database shop template shop_tpl');
+    // A server default other than UTC: answers must not depend on it (pools set TimeZone=UTC).
+    await db.query(`alter database shop set timezone to 'Asia/Kolkata'`);
 
     const storePool = new pg.Pool({ connectionString: db.url('relay'), max: 10 });
     const store = createStore(storePool);
@@ -140,6 +142,7 @@ export async function startEngineHarness(): Promise<EngineHarness> {
       resetShop: async () => {
         await db.query('drop database shop with (force)');
         await db.query('create database shop template shop_tpl');
+        await db.query(`alter database shop set timezone to 'Asia/Kolkata'`);
       },
       close: async () => {
         for (const cleanup of cleanups) {

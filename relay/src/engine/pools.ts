@@ -9,6 +9,12 @@ export const POOL_DEFAULTS = {
   /** An idle connection is closed after this long. */
   idleTimeoutMs: 30_000,
   application_name: 'g2c-relay',
+  /**
+   * Session settings of every connection: timestamptz values are written in UTC (so every relay,
+   * whatever the server's default TimeZone, answers alike), and floats in their shortest exact
+   * form also on PostgreSQL < 12 (whose default rounds float8 to 15 digits).
+   */
+  options: '-c TimeZone=UTC -c extra_float_digits=3',
 };
 
 /** Builds the socket factory of a tunnel (hub/pg-socket.ts's tunnelSocketFactory). */
@@ -44,6 +50,7 @@ export function createPool(
     connectionTimeoutMillis: config.poolTimeoutMs,
     statement_timeout: config.statementTimeoutMs || undefined,
     application_name: POOL_DEFAULTS.application_name,
+    options: POOL_DEFAULTS.options,
   };
   if (config.connectionType === 'ground2cloud') {
     if (!options.tunnelId || !options.tunnelSocket) throw new Error('ground2cloud pool without a tunnel');
