@@ -94,6 +94,37 @@ describe('g2c-relay serve', () => {
     });
   });
 
+  it('forward exits 1 at start when the secrets or the tunnel are wrong, saying which', async () => {
+    const forward = (tunnelName: string, userSecret: string) =>
+      run(
+        process.execPath,
+        [
+          relayBin,
+          'forward',
+          '--relay',
+          `http://127.0.0.1:${port}`,
+          '--tunnel',
+          tunnelName,
+          '--to',
+          '10.0.0.5:5432',
+          '--listen',
+          '127.0.0.1:0',
+        ],
+        {
+          env: { ...process.env, G2C_USER_SECRET: userSecret, G2C_ORG_SECRET: secrets.organizationSecret },
+        },
+      ).then(
+        () => undefined,
+        (e: { code: number; stderr: string }) => e,
+      );
+    const wrongSecret = await forward('plant', 'nope');
+    expect(wrongSecret?.code).toBe(1);
+    expect(wrongSecret?.stderr).toMatch(/unauthorized: the relay answered 401/);
+    const wrongTunnel = await forward('no-such-tunnel', secrets.userSecret);
+    expect(wrongTunnel?.code).toBe(1);
+    expect(wrongTunnel?.stderr).toMatch(/not_found: the relay answered 404/);
+  });
+
   it('refuses a second relay on the same data dir', async () => {
     const second = await startProcess('relay2', relayBin, ['--listen', '127.0.0.1:0', '--data-dir', dataDir]);
     started.push(second);
