@@ -181,6 +181,19 @@ describe('relay with an agent', () => {
     expect(bench.stdout).toMatch(/number of failed transactions: 0/);
   });
 
+  it('200 short connections through forward leave no stream open behind them', async () => {
+    const bench = await run('pgbench', ['-n', '-S', '-C', '-c', '4', '-j', '2', '-t', '50', forwardedUrl('bench')]);
+    expect(bench.stdout).toMatch(/number of transactions actually processed: 200\/200/);
+    const deadline = Date.now() + 10_000;
+    let active = -1;
+    while (Date.now() < deadline) {
+      active = Number((await tunnelStatus()).agents[0]?.activeStreams);
+      if (active === 0) break;
+      await sleep(100);
+    }
+    expect(active).toBe(0);
+  });
+
   it('a target outside the allowlist fails that connection only, with the agent code in the log', async () => {
     const port = await freePort();
     const refused = await startProcess(
