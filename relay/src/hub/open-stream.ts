@@ -29,14 +29,15 @@ export async function openStream(
   const tried = new Set<AgentSession>();
   let last: TunnelError | undefined;
   for (;;) {
-    const candidates = registry.agents(tunnelId).filter((a) => a.usable && !tried.has(a));
+    const agents = registry.agents(tunnelId);
+    const candidates = agents.filter((a) => a.usable && !tried.has(a));
     if (candidates.length === 0) {
-      throw (
-        last ??
-        new TunnelError(
-          'tunnel_offline',
-          `tunnel ${tunnelId} has no connected agent: start g2c-agent with this tunnel's token next to the database`,
-        )
+      if (last) throw last;
+      throw new TunnelError(
+        'tunnel_offline',
+        agents.length > 0
+          ? `every agent of tunnel ${tunnelId} is shutting down (draining): retry once one is back`
+          : `tunnel ${tunnelId} has no connected agent: start g2c-agent with this tunnel's token next to the database`,
       );
     }
     const agent = pick(candidates);
