@@ -157,8 +157,8 @@ async function resourcePrincipal(context: EngineContext, request: FastifyRequest
 export async function resourceRuntime(context: EngineContext, request: FastifyRequest): Promise<InstanceRuntime> {
   const principal = await resourcePrincipal(context, request);
   const id = principal.instanceId;
-  const runtime = await context.runtimes.get(id, () => context.instances.get(principal.orgId, id));
-  if (!runtime) {
+  const runtime = await context.runtimes.get(id, () => context.instances.getById(id));
+  if (!runtime || runtime.orgId !== principal.orgId) {
     forgetInstanceCredentials(context, id);
     throw new ApiError('unauthorized', 'The Element token is wrong or its instance was deleted.');
   }

@@ -86,7 +86,24 @@ export class InstanceRuntimes {
   async get(id: string, load: () => Promise<InstanceRecord | undefined>): Promise<InstanceRuntime | undefined> {
     const current = this.live.get(id);
     if (current && Date.now() - current.checkedAt < RUNTIME_DEFAULTS.recheckMs) return current;
+    // Concurrent calls share one store read (and one pool: a burst of first calls after a
+    // restart must not build a pool each).
+    let pending = this.loading.get(id);
+    if (!pending) {
+      pending = this.refreshRuntime(id, load).finally(() => this.loading.delete(id));
+      this.loading.set(id, pending);
+    }
+    return pending;
+  }
+
+  private readonly loading = new Map<string, Promise<InstanceRuntime | undefined>>();
+
+  private async refreshRuntime(
+    id: string,
+    load: () => Promise<InstanceRecord | undefined>,
+  ): Promise<InstanceRuntime | undefined> {
     const record = await load();
+    const current = this.live.get(id);
     if (!record) {
       if (current) this.evict(id);
       return undefined;

@@ -12,7 +12,8 @@ export function docsRoutes(app: FastifyInstance, deps: EngineDeps): void {
   app.get<{ Params: { id: string } }>(`${API_BASE}/instances/:id/docs`, async (request) => {
     const { orgId } = await platformPrincipal(context, request);
     const { id } = request.params;
-    const runtime = await context.runtimes.get(id, () => context.instances.get(orgId, id));
+    // Not org-scoped on purpose: another organization's call must not evict a live runtime.
+    const runtime = await context.runtimes.get(id, () => context.instances.getById(id));
     if (!runtime || runtime.orgId !== orgId) {
       throw new ApiError('not_found', `No instance ${JSON.stringify(id)} in this organization.`);
     }

@@ -102,6 +102,13 @@ export class InstanceStore {
     return rows[0] ? this.toRecord(rows[0] as Row) : undefined;
   }
 
+  /** Any organization's: for the engine's runtimes, whose callers check the organization themselves. */
+  async getById(id: string): Promise<InstanceRecord | undefined> {
+    if (!isUuid(id)) return undefined;
+    const { rows } = await this.db.query(`select ${COLUMNS} from instances where id = $1`, [id]);
+    return rows[0] ? this.toRecord(rows[0] as Row) : undefined;
+  }
+
   async update(orgId: string, id: string, input: InstanceInput): Promise<InstanceRecord | undefined> {
     if (!isUuid(id)) return undefined;
     const { rows } = await this.db.query(
