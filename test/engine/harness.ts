@@ -81,8 +81,11 @@ async function newOrg(store: Store, name: string): Promise<Org> {
   };
 }
 
-export async function startEngineHarness(): Promise<EngineHarness> {
-  const db = await startTestPostgres();
+/** `settings`: extra PostgreSQL server settings (e.g. ssl=on with a certificate). */
+export async function startEngineHarness(
+  options: { settings?: Record<string, string | number> } = {},
+): Promise<EngineHarness> {
+  const db = await startTestPostgres({ settings: options.settings });
   // pg's pool.end() resolves before its sockets are closed: a server stopped at once would
   // send a late FATAL to a client nobody listens to any more. Give them a moment.
   const cleanups: (() => Promise<unknown>)[] = [() => new Promise((r) => setTimeout(r, 300)).then(() => db.stop())];
