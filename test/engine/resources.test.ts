@@ -240,7 +240,9 @@ for (const kind of kinds) {
           expect(res.json).toMatchObject({ code: 'method_not_allowed' });
         }
       }
-      expect((await api('POST', '/adults', { body: { name: 'x' } })).status).toBe(405);
+      const viewPost = await api('POST', '/adults', { body: { name: 'x' } });
+      expect(viewPost.status).toBe(405);
+      expect(viewPost.headers.allow).toBe('GET, HEAD');
       // list and insert work without a key
       const inserted = await api('POST', '/memberships', { body: { person_id: 2, team: 'blue' } });
       expect(inserted.json).toEqual({ person_id: 2, team: 'blue', role: 'member' });

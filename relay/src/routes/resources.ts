@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { API_BASE, type EngineDeps, engineContext, resourceRuntime } from '../engine/context.js';
 import { type InstanceRuntime, withSchemaRetry } from '../engine/instances.js';
 import { singleKey } from '../engine/metadata.js';
-import { RESERVED_NAMES } from '../engine/openapi.js';
+import { collectionPath, RESERVED_NAMES } from '../engine/openapi.js';
 import { finishList } from '../engine/paging.js';
 import { type ListQuery, planList } from '../engine/plan.js';
 import type { TableInfo } from '../engine/schema.js';
@@ -40,15 +40,20 @@ function keyOf(table: TableInfo): string {
       : table.primaryKey.length === 0
         ? `table "${table.name}" has no primary key`
         : `table "${table.name}" has a composite primary key (${table.primaryKey.join(', ')})`;
+  // HTTP wants an Allow header with a 405: no method exists on /{name}/{id} here.
   throw new ApiError(
     'method_not_allowed',
-    `${why}: by-id calls need a single-column primary key; use GET ${API_BASE}/${encodeURIComponent(table.name)}?where=... instead.`,
+    `${why}: by-id calls need a single-column primary key; use GET ${API_BASE}${collectionPath(table.name)}?where=... instead.`,
+    undefined,
+    { headers: { allow: '' } },
   );
 }
 
 function writableTable(table: TableInfo): void {
   if (table.kind === 'view') {
-    throw new ApiError('method_not_allowed', `"${table.name}" is a view: it is read-only (GET only).`);
+    throw new ApiError('method_not_allowed', `"${table.name}" is a view: it is read-only (GET only).`, undefined, {
+      headers: { allow: 'GET, HEAD' },
+    });
   }
 }
 
