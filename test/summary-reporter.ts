@@ -14,7 +14,8 @@ export default class SummaryReporter implements Reporter {
         else if (state === 'failed') failed++;
         else skipped++;
       }
-      if (module.state() === 'failed' && !module.children.size) failed++;
+      // A module that failed outside its tests (an import or a beforeAll hook) counts once.
+      if (module.state() === 'failed' && ![...module.children.allTests('failed')].length) failed++;
     }
     failed += errors.length;
     process.stdout.write(`\nTests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
