@@ -217,6 +217,20 @@ describe('tunnels API', () => {
     expect(await deps.tokens.verify(t.token)).toMatchObject({ tunnelId: t.id });
   });
 
+  it('answers 404 (never 500) for ids and names no tunnel can have', async () => {
+    for (const id of ['%00', 'a%00b', 'x'.repeat(90), '%E2%80%AE', '..%2F..']) {
+      for (const call of [
+        { method: 'GET', url: `${base}/tunnels/${id}` },
+        { method: 'POST', url: `${base}/tunnels/${id}/token` },
+        { method: 'DELETE', url: `${base}/tunnels/${id}` },
+      ] as const) {
+        const res = await app.inject({ ...call, headers: auth(orgA) });
+        expect(res.statusCode, `${call.method} ${call.url.slice(0, 60)}`).toBe(404);
+        expect(res.json().code).toBe('not_found');
+      }
+    }
+  });
+
   it('never logs secrets or tokens', async () => {
     const t = await createTunnel('logged');
     await app.inject({ method: 'POST', url: `${base}/tunnels/${t.id}/token`, headers: auth(orgA) });
@@ -270,6 +284,10 @@ describe('forward endpoint refusals (real socket)', () => {
     expect(offline).toMatchObject({ status: 503, body: { code: 'tunnel_offline' } });
     expect(offline.body.requestId).toBeTruthy();
     expect(await refusal('/elsewhere', auth(orgA))).toMatchObject({ status: 404 });
+    expect(await refusal(`${base}/tunnels/%00/forward?host=db&port=5432`, auth(orgA))).toMatchObject({
+      status: 404,
+      body: { code: 'not_found' },
+    });
   });
 
   it('explains itself to a plain GET', async () => {

@@ -5,10 +5,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { API_BASE, type AppDeps } from '../app.js';
 import { authenticate } from '../auth/credentials.js';
 import { ApiError } from '../errors.js';
-import { type Tunnel, TunnelNameTakenError } from '../store/tunnels.js';
+import { TUNNEL_NAME as NAME_PATTERN, type Tunnel, TunnelNameTakenError } from '../store/tunnels.js';
 
-/** Names are used in URLs, `forward --tunnel NAME` and `ground2cloud.tunnel`. */
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type IdParams = { id: string };

@@ -21,6 +21,8 @@ interface Row {
 
 const COLUMNS = 'id, org_id, name, token_jti, created_at';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** What a tunnel name may be (checked at creation by the tunnels API; used in URLs and CLIs). */
+export const TUNNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 function toTunnel(row: Row): Tunnel {
   return { id: row.id, orgId: row.org_id, name: row.name, tokenJti: row.token_jti, createdAt: row.created_at };
@@ -60,6 +62,9 @@ export class TunnelStore {
   /** By id, or by name within the organization (ids are UUIDs; anything else is a name). */
   async find(orgId: string, idOrName: string): Promise<Tunnel | undefined> {
     const byId = UUID.test(idOrName);
+    // No tunnel can have any other name; such input (a NUL byte, say, which PostgreSQL refuses
+    // in text) must be "not found", never a database error.
+    if (!byId && !TUNNEL_NAME.test(idOrName)) return undefined;
     const { rows } = await this.pool.query<Row>(
       `select ${COLUMNS} from tunnels where org_id = $1 and ${byId ? 'id = $2::uuid' : 'name = $2'}`,
       [orgId, idOrName],
