@@ -78,7 +78,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     genReqId: () => randomUUID(),
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
-    trustProxy: config.trustProxy,
+    // One trusted hop: request.ip is the X-Forwarded-For entry our proxy appended (as the hub does).
+    trustProxy: config.trustProxy ? 1 : false,
     ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key } } : {}),
   }) as unknown as FastifyInstance;
 

@@ -368,6 +368,17 @@ describe('remoteAddressOf', () => {
       headers: { 'x-forwarded-for': '203.0.113.7, 10.0.0.1' },
     } as unknown as import('node:http').IncomingMessage;
     expect(remoteAddressOf(req)).toBe('10.0.0.1');
-    expect(remoteAddressOf(req, true)).toBe('203.0.113.7');
+    expect(remoteAddressOf(req, true)).toBe('10.0.0.1');
+  });
+
+  it('takes the entry the trusted proxy appended, never one the caller wrote', async () => {
+    const { remoteAddressOf } = await import('./upgrade.js');
+    const via = (xff: string) =>
+      remoteAddressOf({ socket: { remoteAddress: '10.0.0.1' }, headers: { 'x-forwarded-for': xff } } as never, true);
+    // The caller sent "X-Forwarded-For: 198.51.100.9"; the proxy appended the address it saw.
+    expect(via('198.51.100.9, 203.0.113.7')).toBe('203.0.113.7');
+    expect(via('203.0.113.7')).toBe('203.0.113.7');
+    expect(via('  ')).toBe('10.0.0.1');
+    expect(via('203.0.113.7, ')).toBe('10.0.0.1');
   });
 });

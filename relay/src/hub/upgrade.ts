@@ -73,12 +73,18 @@ function bearerToken(req: IncomingMessage): string | undefined {
   return match ? match[1] : '';
 }
 
-/** The caller's address; behind a trusted proxy the first X-Forwarded-For entry. */
+/**
+ * The caller's address; behind a trusted proxy the last X-Forwarded-For entry, which is the
+ * one that proxy appended. Earlier entries come from the caller and can say anything: taking
+ * the first one would let a caller dodge the failure rate limit with a new address per try,
+ * or get an agent's own address rate-limited.
+ */
 export function remoteAddressOf(req: IncomingMessage, trustProxy = false): string {
   let address = req.socket.remoteAddress ?? 'unknown';
   const forwarded = req.headers['x-forwarded-for'];
-  if (trustProxy && typeof forwarded === 'string' && forwarded.trim()) {
-    address = forwarded.split(',')[0]!.trim().slice(0, 64);
+  if (trustProxy && typeof forwarded === 'string') {
+    const last = forwarded.split(',').at(-1)!.trim();
+    if (last) address = last.slice(0, 64);
   }
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
