@@ -79,7 +79,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
     // One trusted hop: request.ip is the X-Forwarded-For entry our proxy appended (as the hub does).
-    trustProxy: config.trustProxy ? 1 : false,
+    trustProxy: config.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
     ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key } } : {}),
   }) as unknown as FastifyInstance;
 
