@@ -69,7 +69,13 @@ describe('Allowlist', () => {
   it('matches names exactly, case-insensitively, with the port', () => {
     expect(list.allows('db.internal', 5432)).toBe(true);
     expect(list.allows('DB.INTERNAL', 5432)).toBe(true);
-    expect(list.allows('db.internal.', 5432)).toBe(true);
+    // A trailing dot is part of the name (search domains apply to one spelling only).
+    expect(list.allows('db.internal.', 5432)).toBe(false);
+    expect(new Allowlist(['db.internal.:5432']).allows('db.internal.', 5432)).toBe(true);
+    expect(new Allowlist(['db.:5432']).allows('db', 5432)).toBe(false);
+    // Brackets are for IPv6 literals, not names.
+    expect(list.allows('[db.internal]', 5432)).toBe(false);
+    expect(list.allows('[10.0.0.1]', 5432)).toBe(false);
     expect(list.allows('db.internal', 5433)).toBe(false);
     expect(list.allows('x.db.internal', 5432)).toBe(false);
     expect(list.allows('db.internal.evil.com', 5432)).toBe(false);
@@ -99,6 +105,17 @@ describe('Allowlist', () => {
     expect(list.allows('[::1]', 5433)).toBe(true);
     expect(list.allows('0:0:0:0:0:0:0:1', 5433)).toBe(true);
     expect(list.allows('::1', 5432)).toBe(false);
+  });
+
+  it('matches an IPv6 zone only with the same zone', () => {
+    const zoned = new Allowlist(['[fe80::1%eth0]:5432', '[fe80::/10]:6432']);
+    expect(zoned.allows('fe80::1%eth0', 5432)).toBe(true);
+    expect(zoned.allows('[fe80::1%ETH0]', 5432)).toBe(true);
+    expect(zoned.allows('fe80::1%eth1', 5432)).toBe(false);
+    expect(zoned.allows('fe80::1', 5432)).toBe(false);
+    expect(zoned.allows('fe80::2', 6432)).toBe(true);
+    expect(zoned.allows('fe80::2%eth0', 6432)).toBe(false);
+    expect(list.allows('fd00::1%eth0', 5432)).toBe(false);
   });
 
   it('says which entry matched', () => {

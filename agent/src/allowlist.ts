@@ -1,7 +1,9 @@
 // The agent's allowlist (DESIGN 4.2): the only targets a relay may reach through this agent.
 // Default deny. Entries:
 //   host:port      db.internal:5432   a name, matched exactly (case-insensitive) to the
-//                                     requested host string; the agent resolves it itself
+//                                     requested host string; the agent resolves it itself.
+//                                     A trailing dot counts ("db." and "db" resolve differently
+//                                     under search domains), brackets belong to IPv6 only.
 //   host:*         db.internal:*      any port of that name
 //   ip:port        10.0.0.5:5432, [fd00::5]:5432
 //   cidr:port      10.0.0.0/24:5432, [fd00::/64]:5432 (brackets optional for a CIDR), or :*
@@ -16,6 +18,8 @@ export interface AllowEntry {
   name?: string;
   /** Network address bytes (4 or 16) and prefix length, for IP and CIDR entries. */
   network?: { bytes: Uint8Array; prefix: number };
+  /** IPv6 zone (`fe80::1%eth0`), lower case: a zoned entry matches only that zone, an unzoned one no zone. */
+  zone?: string;
   /** undefined = any port. */
   port?: number;
 }
@@ -116,13 +120,19 @@ export function parseAllowEntry(text: string): AllowEntry {
     if (!/^\d{1,3}$/.test(prefixText)) throw bad('bad prefix length');
     const prefix = Number(prefixText) - mappedShift;
     if (prefix < 0 || prefix > max) throw bad(`prefix length must be 0..${max + mappedShift}`);
-    return { text: entry, network: { bytes, prefix }, port };
+    return { text: entry, network: { bytes, prefix }, port, zone: zoneOf(hostPart.slice(0, slash)) };
   }
   const bytes = ipBytes(hostPart);
-  if (bytes) return { text: entry, network: { bytes, prefix: bytes.length * 8 }, port };
+  if (bytes) return { text: entry, network: { bytes, prefix: bytes.length * 8 }, port, zone: zoneOf(hostPart) };
   if (hostPart === '*') throw bad('a wildcard host is not allowed: name each host or network');
   if (hostPart.length > 253 || !NAME.test(hostPart)) throw bad('not a valid host name or IP address');
-  return { text: entry, name: hostPart.toLowerCase().replace(/\.$/, ''), port };
+  return { text: entry, name: hostPart.toLowerCase(), port };
+}
+
+/** The zone of an IPv6 literal (`fe80::1%eth0` -> `eth0`), lower case, or undefined. */
+function zoneOf(ip: string): string | undefined {
+  const at = ip.indexOf('%');
+  return at >= 0 ? ip.slice(at + 1).toLowerCase() : undefined;
 }
 
 export class Allowlist {
@@ -134,12 +144,15 @@ export class Allowlist {
 
   /** The entry that allows host:port, or undefined (default deny). */
   match(host: string, port: number): AllowEntry | undefined {
-    const h = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+    // Brackets are IPv6 syntax only: "[db.internal]" is not the name db.internal.
+    const inner = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : undefined;
+    const h = inner !== undefined && isIP(inner) === 6 ? inner : host;
     const ip = ipBytes(h);
-    const name = ip ? undefined : h.toLowerCase().replace(/\.$/, '');
+    const zone = ip ? zoneOf(h) : undefined;
+    const name = ip ? undefined : h.toLowerCase();
     for (const entry of this.entries) {
       if (entry.port !== undefined && entry.port !== port) continue;
-      if (ip && entry.network && inNetwork(ip, entry.network)) return entry;
+      if (ip && entry.network && entry.zone === zone && inNetwork(ip, entry.network)) return entry;
       if (name !== undefined && entry.name === name) return entry;
     }
     return undefined;
