@@ -23,10 +23,17 @@ import { TunnelSocket } from './pg-socket.js';
 
 const logger = pino({ level: process.env.G2C_TEST_VERBOSE ? 'debug' : 'silent' });
 
-// A token service with the contract of auth/tokens.ts: token "good-<tunnel>" is valid.
+// A token service with the contract of auth/tokens.ts: token "good-<tunnel>" is valid;
+// "once-<tunnel>" is valid at its first check only (rotated right after).
+const checked = new Set<string>();
 const tokens = {
   verify: async (token: string | undefined) => {
     if (!token) throw Object.assign(new Error('no token'), { code: 'token_missing' });
+    if (token.startsWith('once-')) {
+      if (checked.has(token)) throw Object.assign(new Error('rotated'), { code: 'token_revoked' });
+      checked.add(token);
+      return { tunnelId: token.slice(5), orgId: 'org', jti: 'j' };
+    }
     if (token.startsWith('revoked')) throw Object.assign(new Error('rotated'), { code: 'token_revoked' });
     if (!token.startsWith('good-')) throw Object.assign(new Error('bad'), { code: 'token_invalid' });
     return { tunnelId: token.slice(5), orgId: 'org', jti: 'j' };
@@ -322,6 +329,15 @@ describe('sessions and streams', () => {
     hub.disconnectTunnel('t9', 'token rotated');
     expect(await closed).toBe(4001);
     expect(hub.status('t9').status).toBe('offline');
+  });
+});
+
+describe('rotation during an upgrade', () => {
+  it('closes with 4001 a session whose token was revoked between its check and its acceptance', async () => {
+    const agent = await connectAgent('once-t12');
+    const code = new Promise<number>((resolve) => agent.ws.once('close', (c) => resolve(c)));
+    await until(() => hub.status('t12').status === 'offline', 5000);
+    expect(await code).toBe(4001);
   });
 });
 

@@ -131,12 +131,27 @@ export class Hub {
         admit: (tunnelId) => this.registry.agents(tunnelId).length < (this.options.maxAgentsPerTunnel ?? 32),
         wss: this.wss,
         logger: this.log,
-        onAgent: (ws, agent, raw) => {
+        onAgent: (ws, agent, raw, token) => {
           if (this.closed) {
             ws.close(CloseCode.GOING_AWAY, 'relay shutting down');
             return;
           }
-          this.registry.add(ws, agent, raw);
+          const entry = this.registry.add(ws, agent, raw);
+          // A rotation (or delete) that committed while this upgrade was between its token
+          // check and registry.add found no session to close: check the token once more now
+          // that the session is visible to disconnectTunnel, and close it if it was revoked.
+          this.options.tokens.verify(token).then(
+            (again) => {
+              if (again.jti !== agent.jti) this.registry.remove(entry, 'token rotated', CloseCode.TOKEN_REVOKED);
+            },
+            (err: Error & { code?: string }) => {
+              if (err.code === 'token_revoked' || err.code === 'token_invalid') {
+                this.registry.remove(entry, `token revoked while connecting: ${err.message}`, CloseCode.TOKEN_REVOKED);
+              } else {
+                this.log.warn({ err: err.message, agentSession: entry.id }, 'could not re-check the agent token');
+              }
+            },
+          );
         },
       },
       req,

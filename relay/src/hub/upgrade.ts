@@ -30,8 +30,11 @@ export interface UpgradeContext {
   logger: Logger;
   /** Whether one more agent session of this tunnel may be accepted (a limit per tunnel). */
   admit(tunnelId: string): boolean;
-  /** Called with the accepted WebSocket; `socket` is the raw connection (byte counters). */
-  onAgent(ws: WebSocket, agent: VerifiedAgent, socket: Duplex): void;
+  /**
+   * Called with the accepted WebSocket; `socket` is the raw connection (byte counters) and
+   * `token` the bearer token it presented (for a re-check, never to be kept or logged).
+   */
+  onAgent(ws: WebSocket, agent: VerifiedAgent, socket: Duplex, token: string): void;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -131,8 +134,9 @@ export async function handleAgentUpgrade(
   }
 
   let verified: { tunnelId: string; orgId: string; jti: string };
+  const token = bearerToken(req);
   try {
-    verified = await ctx.tokens.verify(bearerToken(req));
+    verified = await ctx.tokens.verify(token);
   } catch (err) {
     const e = err as Error & { code?: string };
     if (e.code === 'token_missing' || e.code === 'token_invalid' || e.code === 'token_revoked') {
@@ -162,6 +166,6 @@ export async function handleAgentUpgrade(
   }
   const { version, hostname } = parseAgentHeader(req.headers['g2c-agent'] as string | undefined);
   ctx.wss.handleUpgrade(req, socket, head, (ws) => {
-    ctx.onAgent(ws, { ...verified, version, hostname, remoteAddress }, socket);
+    ctx.onAgent(ws, { ...verified, version, hostname, remoteAddress }, socket, token ?? '');
   });
 }
