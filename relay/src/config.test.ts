@@ -21,6 +21,11 @@ describe('relay config', () => {
     );
     expect(() => serveConfig({ ...base, 'database-url': 'mysql://x' }, {})).toThrow(/^--database-url/);
     expect(() => serveConfig({ ...base, 'public-url': 'nope' }, {})).toThrow(/^--public-url/);
+    // A database URL (or a DSN given by mistake) may hold a password: never repeated.
+    const dsn = 'host=db user=relay password=hunter2-secret';
+    expect(() => serveConfig({ ...base, 'database-url': dsn }, {})).toThrow(/^--database-url: expected a URL/);
+    expect(() => serveConfig({ ...base, 'database-url': dsn }, {})).not.toThrow(/hunter2/);
+    expect(() => serveConfig({ ...base, 'database-url': 'mysql://u:hunter2@x/db' }, {})).not.toThrow(/hunter2/);
   });
 
   it('reads the master key from the environment and derives a stable node id', () => {

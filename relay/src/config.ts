@@ -65,12 +65,16 @@ export function parseListen(option: string, text: string): ListenAddress {
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 }
 
-function parseUrl(option: string, text: string, protocols: string[]): string {
+/** `secret`: the value may hold a password (a database URL), so the error never repeats it. */
+function parseUrl(option: string, text: string, protocols: string[], secret = false): string {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new OptionError(option, `expected a URL, got ${JSON.stringify(text)}`);
+    throw new OptionError(
+      option,
+      `expected a URL${secret ? ' such as postgres://user@host:5432/db' : `, got ${JSON.stringify(text)}`}`,
+    );
   }
   if (!protocols.includes(url.protocol)) {
     throw new OptionError(option, `expected a ${protocols.map((p) => p.slice(0, -1)).join(' or ')} URL`);
@@ -117,7 +121,7 @@ export function serveConfig(values: OptionValues, env: NodeJS.ProcessEnv = proce
   return {
     listen,
     dataDir: resolve(String(values['data-dir'])),
-    databaseUrl: databaseUrl && parseUrl('database-url', databaseUrl, ['postgres:', 'postgresql:']),
+    databaseUrl: databaseUrl && parseUrl('database-url', databaseUrl, ['postgres:', 'postgresql:'], true),
     tls: certFile && keyFile ? { cert: readPem('tls-cert', certFile), key: readPem('tls-key', keyFile) } : undefined,
     publicUrl: publicUrl && parseUrl('public-url', publicUrl, ['http:', 'https:', 'ws:', 'wss:']),
     logLevel,
