@@ -47,12 +47,15 @@ export interface RelayConfig {
   bodyLimitBytes: number;
   /** How long a graceful shutdown waits for open requests and agent sessions before cutting them. */
   shutdownGraceMs: number;
+  /** Tunnels one organization may hold (default DEFAULTS.maxTunnelsPerOrg); creating one more is 409. */
+  maxTunnelsPerOrg?: number;
 }
 
 /** Default limits, in one place. */
 export const DEFAULTS = {
   bodyLimitBytes: 1024 * 1024,
   shutdownGraceMs: 10_000,
+  maxTunnelsPerOrg: 1000,
 } as const;
 
 /** `host:port`, `:port`, `[v6]:port`; port 0 picks a free one. */
@@ -131,5 +134,6 @@ export function serveConfig(values: OptionValues, env: NodeJS.ProcessEnv = proce
     ...keepalive(values),
     bodyLimitBytes: DEFAULTS.bodyLimitBytes,
     shutdownGraceMs: DEFAULTS.shutdownGraceMs,
+    maxTunnelsPerOrg: DEFAULTS.maxTunnelsPerOrg,
   };
 }

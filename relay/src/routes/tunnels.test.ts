@@ -217,6 +217,28 @@ describe('tunnels API', () => {
     expect(await deps.tokens.verify(t.token)).toMatchObject({ tunnelId: t.id });
   });
 
+  it('refuses a tunnel beyond the per-organization limit with 409, other organizations unaffected', async () => {
+    const org = await store.orgs.create('limited');
+    const other = await store.orgs.create('unlimited');
+    const saved = deps.config.maxTunnelsPerOrg;
+    deps.config.maxTunnelsPerOrg = 2;
+    try {
+      await createTunnel('one', org);
+      await createTunnel('two', org);
+      const res = await app.inject({
+        method: 'POST',
+        url: `${base}/tunnels`,
+        headers: auth(org),
+        payload: { name: 'three' },
+      });
+      expect(res.statusCode).toBe(409);
+      expect(res.json()).toMatchObject({ code: 'conflict', message: expect.stringMatching(/2 tunnels/) });
+      await createTunnel('three', other);
+    } finally {
+      deps.config.maxTunnelsPerOrg = saved;
+    }
+  });
+
   it('answers 404 (never 500) for ids and names no tunnel can have', async () => {
     for (const id of ['%00', 'a%00b', 'x'.repeat(90), '%E2%80%AE', '..%2F..']) {
       for (const call of [

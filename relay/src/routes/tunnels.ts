@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { API_BASE, type AppDeps } from '../app.js';
 import { authenticate } from '../auth/credentials.js';
+import { DEFAULTS } from '../config.js';
 import { ApiError } from '../errors.js';
 import { TUNNEL_NAME as NAME_PATTERN, type Tunnel, TunnelNameTakenError } from '../store/tunnels.js';
 
@@ -54,6 +55,15 @@ export function tunnelRoutes(app: FastifyInstance, deps: AppDeps): void {
   app.post(`${API_BASE}/tunnels`, async (request) => {
     const { orgId } = await authenticate(request, store);
     const name = parseName(request.body);
+    // A bound on what one organization can make the relay keep (rows, status work per list).
+    // Not transactional: concurrent creations may overshoot by a few, which is harmless.
+    const max = deps.config.maxTunnelsPerOrg ?? DEFAULTS.maxTunnelsPerOrg;
+    if ((await store.tunnels.count(orgId)) >= max) {
+      throw new ApiError(
+        'conflict',
+        `this organization already has ${max} tunnels, the most allowed: delete unused ones`,
+      );
+    }
     let tunnel: Tunnel;
     try {
       // The placeholder jti is replaced by issue() before anyone sees a token.

@@ -51,6 +51,13 @@ export class TunnelStore {
     }
   }
 
+  async count(orgId: string): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>('select count(*)::int as n from tunnels where org_id = $1', [
+      orgId,
+    ]);
+    return rows[0]!.n;
+  }
+
   async list(orgId: string): Promise<Tunnel[]> {
     const { rows } = await this.pool.query<Row>(
       `select ${COLUMNS} from tunnels where org_id = $1 order by created_at, id`,
