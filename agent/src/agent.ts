@@ -262,7 +262,16 @@ export class Agent {
       const cut = this.streams.size;
       if (cut > 0) this.log.warn({ streams: cut }, 'drain timeout: cutting the streams still open');
       for (const stream of this.streams) stream.destroy();
-      await Promise.race([session.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+      // Bounded wait for the relay's side of the close; the timer must not outlive it, or the
+      // process lingers for its full length after the drain.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        session.close().catch(() => {}),
+        new Promise((r) => {
+          timer = setTimeout(r, 2000);
+        }),
+      ]);
+      clearTimeout(timer);
       session.destroy();
       this.ws?.close(CloseCode.GOING_AWAY, 'agent shutting down');
     }

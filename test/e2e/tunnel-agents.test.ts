@@ -180,6 +180,16 @@ describe('SIGTERM drain', () => {
     expect(code).toBe(0);
   });
 
+  it('an idle agent exits 0 right after its drain: no timer keeps the process alive', async () => {
+    const tunnel = await relay.createTunnel('drain-idle');
+    const idle = await agent('agent-drain-idle', tunnel.tokenFile);
+    idle.signal('SIGTERM');
+    await idle.waitForLine(/drained; stopping/, 5000);
+    // The close of the session used to leave a 2 s timer running after the drain.
+    const code = await Promise.race([idle.exited, sleep(1500).then(() => 'still running')]);
+    expect(code).toBe(0);
+  });
+
   it('streams still open after --drain-timeout are cut, and the agent exits 0', async () => {
     const tunnel = await relay.createTunnel('drain-timeout');
     const draining = await agent('agent-drain-2', tunnel.tokenFile, ['--drain-timeout', '1s']);
