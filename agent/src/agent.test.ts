@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from './agent.js';
+import { backoffDelay, MAX_RETRY_AFTER_S, retryDelay } from './agent.js';
 import { maskingUseless } from './relay-connection.js';
 
 describe('backoffDelay (exponential, full jitter)', () => {
@@ -17,6 +17,20 @@ describe('backoffDelay (exponential, full jitter)', () => {
     expect(Math.min(...delays)).toBeLessThan(800);
     expect(Math.max(...delays)).toBeGreaterThan(7200);
     expect(delays.every((d) => d >= 0 && d < 8000)).toBe(true);
+  });
+});
+
+describe('retryDelay', () => {
+  it("honours the relay's Retry-After, within bounds", () => {
+    const zero = () => 0;
+    expect(retryDelay(0, 500, 30_000, 10, zero)).toBe(10_000);
+    expect(retryDelay(0, 500, 30_000, undefined, zero)).toBe(0);
+    expect(retryDelay(0, 500, 30_000, -5, zero)).toBe(0);
+    expect(retryDelay(0, 500, 30_000, Number.NaN, zero)).toBe(0);
+    // A huge value would overflow setTimeout (which then fires at once: a tight loop).
+    expect(retryDelay(0, 500, 30_000, 3e9, zero)).toBe(MAX_RETRY_AFTER_S * 1000);
+    expect(retryDelay(0, 500, 30_000, Number.POSITIVE_INFINITY, zero)).toBe(0);
+    expect(retryDelay(6, 500, 30_000, 1, () => 0.999999)).toBe(29999);
   });
 });
 

@@ -39,6 +39,21 @@ export function backoffDelay(attempt: number, baseMs: number, capMs: number, ran
   return Math.floor(random() * Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30)));
 }
 
+/** Longest Retry-After honoured: a bigger one (or a broken proxy's) must not park the agent for hours. */
+export const MAX_RETRY_AFTER_S = 300;
+
+/** The wait before the next attempt: the backoff, or the relay's Retry-After when longer (capped). */
+export function retryDelay(
+  attempt: number,
+  baseMs: number,
+  capMs: number,
+  retryAfterS: number | undefined,
+  random = Math.random,
+): number {
+  const asked = Number.isFinite(retryAfterS) ? Math.min(Math.max(retryAfterS!, 0), MAX_RETRY_AFTER_S) : 0;
+  return Math.max(backoffDelay(attempt, baseMs, capMs, random), asked * 1000);
+}
+
 export interface AgentDeps {
   logger: Logger;
   hostname?: string;
@@ -116,7 +131,7 @@ export class Agent {
           );
           return 'revoked';
         }
-        const delay = Math.max(backoffDelay(attempt++, baseMs, capMs, this.random), (e.retryAfterS ?? 0) * 1000);
+        const delay = retryDelay(attempt++, baseMs, capMs, e.retryAfterS, this.random);
         this.log.warn(
           { code: e.code, status: e.status, retryInMs: delay, relay: this.config.relay },
           `cannot connect to the relay: ${e.message}`,
