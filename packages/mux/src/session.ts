@@ -38,7 +38,7 @@ const BATCH_BYTES = 256 * 1024;
 /** Payloads below this are copied together with their neighbours into one buffer. */
 const MERGE_BELOW = 2048;
 /** While data flows in, measure the round-trip time at most this often (for window tuning). */
-const RTT_PROBE_INTERVAL_MS = 50;
+const RTT_PROBE_INTERVAL_MS = 20;
 /** After close() ended the transport, how long the peer gets to close its side. */
 const CLOSE_LINGER_MS = 5_000;
 
@@ -507,7 +507,9 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     if (ping === undefined) return;
     this.pings.delete(frame.length);
     const rtt = performance.now() - ping.sentAt;
-    this.srtt = this.srtt === undefined ? rtt : this.srtt * 0.875 + rtt * 0.125;
+    // Rises at once, decays slowly: the window tuner must not judge a loaded link by the
+    // round trip it had while idle.
+    this.srtt = this.srtt === undefined || rtt > this.srtt ? rtt : this.srtt * 0.875 + rtt * 0.125;
     ping.resolve?.(rtt);
     // Any answer proves the peer alive; the clock restarts from the oldest ping still open.
     clearTimeout(this.livenessTimer);
