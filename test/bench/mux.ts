@@ -293,7 +293,9 @@ function streamQueue<T>() {
     async *iterate(): AsyncIterable<T> {
       for (;;) {
         while (items.length > 0) yield items.shift()!;
-        await new Promise<void>((resolve) => (wake = resolve));
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
       }
     },
   };
