@@ -234,6 +234,23 @@ describe('sessions and streams', () => {
     });
   });
 
+  it('refuses a target no agent would accept before asking any agent', async () => {
+    const agent = await connectAgent('good-t13');
+    await until(() => hub.status('t13').status === 'online');
+    for (const [host, port] of [
+      ['a'.repeat(300), 5432],
+      ['', 5432],
+      ['db', 0],
+      ['db', 70000],
+    ] as const) {
+      await expect(hub.openStream('t13', host, port), `${host.slice(0, 9)}:${port}`).rejects.toMatchObject({
+        code: 'unreachable',
+      });
+    }
+    expect(agent.streams).toBe(0);
+    expect(hub.status('t13').agents[0]!.activeStreams).toBe(0);
+  });
+
   it('an agent that never answers an open: connect_timeout after openTimeoutMs, and the stream is reset', async () => {
     await connectAgent('good-t13', { silent: true });
     await until(() => hub.status('t13').status === 'online');

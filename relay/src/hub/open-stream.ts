@@ -4,7 +4,14 @@
 // error of the last attempt wins: the agent's code (not_allowed, connect_refused, ...), or
 // tunnel_offline when no agent could be asked at all.
 import type { Stream } from '@g2c/mux';
-import { encodeOpenHeader, OPEN_VERSION, parseOpenReply, readOpenHeader, TunnelError } from '@g2c/tunnel';
+import {
+  encodeOpenHeader,
+  OPEN_VERSION,
+  parseOpenReply,
+  parseOpenRequest,
+  readOpenHeader,
+  TunnelError,
+} from '@g2c/tunnel';
 import type { Logger } from 'pino';
 import type { AgentSession, Registry } from './registry.js';
 
@@ -26,6 +33,17 @@ export async function openStream(
   port: number,
   options: OpenStreamOptions,
 ): Promise<Stream> {
+  // A target no agent would accept (empty or over-long host, bad port) is refused here, with
+  // what is wrong, instead of each agent resetting the stream and the caller hearing "offline".
+  let header: Buffer;
+  try {
+    header = encodeOpenHeader(parseOpenRequest({ v: OPEN_VERSION, host, port }));
+  } catch (err) {
+    throw new TunnelError(
+      'unreachable',
+      `cannot open a stream to ${String(host).slice(0, 64)}:${port}: ${(err as Error).message}`,
+    );
+  }
   const tried = new Set<AgentSession>();
   let last: TunnelError | undefined;
   for (;;) {
@@ -43,7 +61,7 @@ export async function openStream(
     const agent = pick(candidates);
     tried.add(agent);
     try {
-      return await openOn(agent, host, port, options.openTimeoutMs);
+      return await openOn(agent, header, options.openTimeoutMs);
     } catch (err) {
       const e = err as Error & { code?: string };
       last =
@@ -62,12 +80,12 @@ export async function openStream(
 }
 
 /** Opens one stream on one agent and waits for its answer. */
-async function openOn(agent: AgentSession, host: string, port: number, timeoutMs: number): Promise<Stream> {
+async function openOn(agent: AgentSession, header: Buffer, timeoutMs: number): Promise<Stream> {
   const stream = agent.session.open();
   agent.streams.add(stream);
   stream.once('close', () => agent.streams.delete(stream));
   stream.on('error', () => {}); // until the caller takes it over; the promise reports failures
-  stream.write(encodeOpenHeader({ v: OPEN_VERSION, host, port }));
+  stream.write(header);
   let reply: ReturnType<typeof parseOpenReply>;
   try {
     reply = parseOpenReply(await readOpenHeader(stream, { timeoutMs }));
