@@ -1,0 +1,6 @@
+// Issue 2's bulk scenarios over a real ws WebSocket on loopback, streams opened by the yamux server
+// (one file per role keeps each file well under a minute on a loaded machine).
+import { bulkScenarios } from './scenarios.js';
+import { websocketTransport } from './transports.js';
+
+bulkScenarios(websocketTransport, 'server opens');
