@@ -1,6 +1,6 @@
 // First start on an empty store: organization `default` with user `admin`, their secrets
 // written to <data-dir>/credentials.json (0600). The log says where, never the secrets.
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from './logger.js';
 import type { Store } from './store/db.js';
@@ -21,7 +21,10 @@ export async function bootstrap(store: Store, dataDir: string, logger: Logger): 
   await mkdir(dataDir, { recursive: true });
   const file = join(dataDir, 'credentials.json');
   const body = { organizationSecret: created.organizationSecret, userSecret: created.userSecret };
-  await writeFile(file, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 });
+  // A file left from an earlier store (or a symlink) is replaced, never written through: the
+  // secrets go into a new file that is 0600 from its first byte.
+  await rm(file, { force: true });
+  await writeFile(file, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   await chmod(file, 0o600);
   logger.info(
     { file, organization: DEFAULT_ORG, user: 'admin' },
