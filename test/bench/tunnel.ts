@@ -7,7 +7,10 @@
 // Prints TPS, MB/s, p50/p99 latency, relay/agent RSS and ratios.
 //
 // G2C_BENCH_SECONDS (default 10) sets each pgbench/pool run; G2C_BENCH_PROFILE=DIR writes CPU
-// profiles of the relay, agent and forward processes there.
+// profiles of the relay, agent and forward processes there. For before/after comparisons on a
+// noisy machine: G2C_BENCH_BASELINE=DIR (another built checkout) adds row (b0), the forward path
+// with that checkout's binaries, and G2C_BENCH_REPEAT=N measures rows b0, b and c N times in
+// alternation and prints their medians.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -31,6 +34,9 @@ const PROFILE_DIR = process.env.G2C_BENCH_PROFILE;
 /** G2C_BENCH_ROWS=a,b,b2,c,pool runs only those rows (for profiling one path). */
 const ROWS = process.env.G2C_BENCH_ROWS?.split(',');
 const want = (row: string) => !ROWS || ROWS.includes(row);
+/** A built checkout whose binaries make row (b0), measured alternately with row (b). */
+const BASELINE = process.env.G2C_BENCH_BASELINE;
+const REPEAT = Math.max(1, Number(process.env.G2C_BENCH_REPEAT ?? 1));
 
 interface Row {
   path: string;
@@ -40,6 +46,8 @@ interface Row {
   mbps?: number;
   relayRss?: number;
   agentRss?: number;
+  /** Per pgbench transaction, by process: CPU µs and read/write syscalls. */
+  costs?: { name: string; cpuUs: number; sysUs: number; syscalls: number }[];
   note?: string;
 }
 
@@ -60,23 +68,31 @@ async function rssOf(pid: number | undefined): Promise<number | undefined> {
   }
 }
 
-/** CPU time (ms, user + system) and read/write syscalls of a process so far. */
-async function usage(pid: number | undefined, tree = false): Promise<{ cpuMs: number; syscalls: number } | undefined> {
+/** CPU time (ms: user, system) and read/write syscalls of a process (or its tree) so far. */
+async function usage(
+  pid: number | undefined,
+  tree = false,
+): Promise<{ userMs: number; sysMs: number; syscalls: number } | undefined> {
   if (!pid) return undefined;
   if (tree) {
     const all = await Promise.all((await processTree(pid)).map((p) => usage(p)));
-    return all.reduce<{ cpuMs: number; syscalls: number }>(
-      (sum, u) => ({ cpuMs: sum.cpuMs + (u?.cpuMs ?? 0), syscalls: sum.syscalls + (u?.syscalls ?? 0) }),
-      { cpuMs: 0, syscalls: 0 },
+    return all.reduce<{ userMs: number; sysMs: number; syscalls: number }>(
+      (sum, u) => ({
+        userMs: sum.userMs + (u?.userMs ?? 0),
+        sysMs: sum.sysMs + (u?.sysMs ?? 0),
+        syscalls: sum.syscalls + (u?.syscalls ?? 0),
+      }),
+      { userMs: 0, sysMs: 0, syscalls: 0 },
     );
   }
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+    // utime and stime (fields 14 and 15), in clock ticks of 10 ms.
+    const [userMs, sysMs] = [Number(fields[11]) * 10, Number(fields[12]) * 10];
     const io = await readFile(`/proc/${pid}/io`, 'utf8');
     const syscalls = Number(/syscr: (\d+)/.exec(io)?.[1]) + Number(/syscw: (\d+)/.exec(io)?.[1]);
-    return { cpuMs: ticks * 10, syscalls };
+    return { userMs, sysMs, syscalls };
   } catch {
     return undefined;
   }
@@ -227,8 +243,12 @@ async function poolWorkload(config: pg.PoolConfig): Promise<{ tps: number; p50: 
 /** The command and leading arguments that start a bin, with a CPU profile when G2C_BENCH_PROFILE is set. */
 function nodeBin(bin: string, name: string): [string, string[]] {
   // --cpu-prof is not accepted in NODE_OPTIONS on Node 20: pass it on the command line.
-  if (!PROFILE_DIR) return [bin, []];
-  return [process.execPath, ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`, bin]];
+  // G2C_BENCH_NODE_FLAGS adds other flags (e.g. --perf-basic-prof for `perf record`).
+  const flags = process.env.G2C_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  if (PROFILE_DIR) {
+    flags.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`);
+  }
+  return flags.length ? [process.execPath, [...flags, bin]] : [bin, []];
 }
 
 /** JSON over http or https (the TLS row trusts its own throwaway CA). */
@@ -257,8 +277,13 @@ function requestJson(
 }
 
 /** g2c-relay serve + g2c-agent + g2c-relay forward; with `tls`, HTTPS/WSS with a throwaway certificate. */
-async function startRelayAndAgent(root: string, db: TestPostgres, tls = false) {
-  const name = tls ? 'tls' : 'plain';
+async function startRelayAndAgent(
+  root: string,
+  db: TestPostgres,
+  tls = false,
+  bins: { relay: string; agent: string; name?: string } = { relay: relayBin, agent: agentBin },
+) {
+  const name = bins.name ?? (tls ? 'tls' : 'plain');
   const dir = join(root, `relay-${name}`);
   const dataDir = join(dir, 'data');
   await mkdir(dir, { recursive: true });
@@ -291,7 +316,7 @@ async function startRelayAndAgent(root: string, db: TestPostgres, tls = false) {
   }
   const port = await freePort();
   const base = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
-  const [relayCmd, relayArgs] = nodeBin(relayBin, `relay-${name}`);
+  const [relayCmd, relayArgs] = nodeBin(bins.relay, `relay-${name}`);
   const relay = await startProcess(
     'relay',
     relayCmd,
@@ -308,7 +333,7 @@ async function startRelayAndAgent(root: string, db: TestPostgres, tls = false) {
     ca,
   })) as { id: string; token: string };
   await writeFile(join(dir, 'token'), tunnel.token, { mode: 0o600 });
-  const [agentCmd, agentArgs] = nodeBin(agentBin, `agent-${name}`);
+  const [agentCmd, agentArgs] = nodeBin(bins.agent, `agent-${name}`);
   const agent = await startProcess('agent', agentCmd, [
     ...agentArgs,
     '--relay',
@@ -332,7 +357,7 @@ async function startRelayAndAgent(root: string, db: TestPostgres, tls = false) {
     await sleep(100);
   }
   const forwardPort = await freePort();
-  const [forwardCmd, forwardArgs] = nodeBin(relayBin, `forward-${name}`);
+  const [forwardCmd, forwardArgs] = nodeBin(bins.relay, `forward-${name}`);
   const forward = await startProcess(
     'forward',
     forwardCmd,
@@ -502,6 +527,37 @@ async function startInProcessRelay(root: string, db: TestPostgres) {
   return { stream: tunnelSocketFactory(hub, tunnel.id) as () => import('node:stream').Duplex, agent };
 }
 
+function median(values: (number | undefined)[]): number | undefined {
+  const known = values.filter((v): v is number => v !== undefined && !Number.isNaN(v)).sort((a, b) => a - b);
+  return known.length ? known[Math.floor((known.length - 1) / 2)] : undefined;
+}
+
+/** Per-column medians of several rounds of one path (the RSS columns keep their maximum). */
+function medianRow(path: string, rows: Row[]): Row {
+  const max = (values: (number | undefined)[]) => Math.max(...values.map((v) => v ?? 0)) || undefined;
+  return {
+    path: `${path} (median)`,
+    tps: median(rows.map((r) => r.tps)),
+    p50: median(rows.map((r) => r.p50)),
+    p99: median(rows.map((r) => r.p99)),
+    mbps: median(rows.map((r) => r.mbps)),
+    relayRss: max(rows.map((r) => r.relayRss)),
+    agentRss: max(rows.map((r) => r.agentRss)),
+    costs: (rows[0]?.costs ?? []).map(({ name }) => {
+      const of = (r: Row) => r.costs?.find((c) => c.name === name);
+      return {
+        name,
+        cpuUs: median(rows.map((r) => of(r)?.cpuUs)) ?? Number.NaN,
+        sysUs: median(rows.map((r) => of(r)?.sysUs)) ?? Number.NaN,
+        syscalls: median(rows.map((r) => of(r)?.syscalls)) ?? Number.NaN,
+      };
+    }),
+    note: rows[0]?.note?.startsWith('relay = sshd')
+      ? 'relay = sshd with its per-session children, agent = the ssh -R client'
+      : undefined,
+  };
+}
+
 // --- report -----------------------------------------------------------------------------------
 
 const fmt = (n: number | undefined, digits = 0) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits));
@@ -541,7 +597,14 @@ function printTable(title: string, rows: Row[], baseline: Row, ssh: Row | undefi
   console.log(show(header));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const l of lines) console.log(show(l));
-  for (const r of rows) if (r.note) console.log(`note: ${r.path}: ${r.note}`);
+  for (const r of rows) {
+    const costs = (r.costs ?? []).map(
+      (c) =>
+        `${c.name} ${c.cpuUs.toFixed(1)} µs CPU (${c.sysUs.toFixed(1)} in the kernel) and ${c.syscalls.toFixed(1)} read/write syscalls per transaction`,
+    );
+    const notes = [...(r.note ? [r.note] : []), ...costs];
+    if (notes.length) console.log(`note: ${r.path}: ${notes.join('; ')}`);
+  }
 }
 
 export async function run(): Promise<void> {
@@ -573,7 +636,7 @@ export async function run(): Promise<void> {
       tree = false,
     ): Promise<Row> => {
       const watched = { relay: pids.relay, agent: pids.agent, forward: pids.forward };
-      const costs: string[] = [];
+      const costs: NonNullable<Row['costs']> = [];
       const [result, peaks] = await withPeakRss(
         [pids.relay, pids.agent, pids.forward],
         async () => {
@@ -584,18 +647,20 @@ export async function run(): Promise<void> {
           Object.keys(watched).forEach((name, i) => {
             const [b, a] = [before[i], after[i]];
             if (!a || !b) return;
-            costs.push(
-              `${name} ${(((a.cpuMs - b.cpuMs) * 1000) / transactions).toFixed(1)} µs CPU and ${((a.syscalls - b.syscalls) / transactions).toFixed(1)} read/write syscalls per transaction`,
-            );
+            costs.push({
+              name,
+              cpuUs: ((a.userMs + a.sysMs - b.userMs - b.sysMs) * 1000) / transactions,
+              sysUs: ((a.sysMs - b.sysMs) * 1000) / transactions,
+              syscalls: (a.syscalls - b.syscalls) / transactions,
+            });
           });
           const mbps = await copyOut(url(port), copyBytes);
           return { ...bench, mbps };
         },
         tree,
       );
-      const notes = [...(peaks[2] ? [`g2c-relay forward process peak RSS ${mb(peaks[2])}`] : []), ...costs];
-      const note = notes.length ? notes.join('; ') : undefined;
-      return { path, ...result, relayRss: peaks[0], agentRss: peaks[1], note };
+      const note = peaks[2] ? `g2c-relay forward process peak RSS ${mb(peaks[2])}` : undefined;
+      return { path, ...result, relayRss: peaks[0], agentRss: peaks[1], costs, note };
     };
 
     // Warm the cache once so that the first row is not penalised.
@@ -605,40 +670,63 @@ export async function run(): Promise<void> {
     const direct = want('a') ? await measure('(a) direct', db.port) : { path: '(a) direct' };
     rowsOut.push(direct);
 
-    if (want('b')) {
-      const g2c = await startRelayAndAgent(root, db);
-      const viaForward = await measure('(b) g2c-relay forward', g2c.forwardPort, {
-        relay: g2c.relay.pid,
-        agent: g2c.agent.pid,
-        forward: g2c.forward.pid,
+    const ssh = want('c') || want('pool') ? await startSshTunnel(root, db.port) : 'not run';
+    if (typeof ssh === 'string' && want('c')) rowsOut.push({ path: '(c) ssh -R', note: ssh });
+
+    // The tunnel paths are measured in alternation, REPEAT rounds, so that load from elsewhere
+    // on the machine hits them alike; with REPEAT > 1 their medians are printed too.
+    const firstForwardCleanup = cleanups.length;
+    const paths: { path: string; port: number; pids: Parameters<typeof measure>[2]; tree?: boolean }[] = [];
+    const forwardPath = async (path: string, tls: boolean, bins?: Parameters<typeof startRelayAndAgent>[3]) => {
+      const g2c = await startRelayAndAgent(root, db, tls, bins);
+      const pids = { relay: g2c.relay.pid, agent: g2c.agent.pid, forward: g2c.forward.pid };
+      paths.push({ path, port: g2c.forwardPort, pids });
+    };
+    if (BASELINE && want('b0')) {
+      await forwardPath(`(b0) forward, baseline ${BASELINE}`, false, {
+        relay: join(BASELINE, 'relay/bin/g2c-relay.js'),
+        agent: join(BASELINE, 'agent/bin/g2c-agent.js'),
+        name: 'baseline',
       });
-      rowsOut.push(viaForward);
     }
-    if (want('b2')) {
-      const g2cTls = await startRelayAndAgent(root, db, true);
-      rowsOut.push(
-        await measure('(b2) forward, TLS (https + wss)', g2cTls.forwardPort, {
-          relay: g2cTls.relay.pid,
-          agent: g2cTls.agent.pid,
-          forward: g2cTls.forward.pid,
-        }),
+    if (want('b')) await forwardPath('(b) g2c-relay forward', false);
+    if (want('b2')) await forwardPath('(b2) forward, TLS (https + wss)', true);
+    if (typeof ssh !== 'string' && want('c')) {
+      paths.push({ path: '(c) ssh -R', port: ssh.port, pids: { relay: ssh.sshd.pid, agent: ssh.ssh.pid }, tree: true });
+    }
+    const measured = new Map<string, Row[]>(paths.map((p) => [p.path, []]));
+    for (let round = 0; round < REPEAT; round++) {
+      for (let i = 0; i < paths.length; i++) {
+        const p = paths[(i + round) % paths.length]!;
+        const row = await measure(REPEAT > 1 ? `${p.path} #${round + 1}` : p.path, p.port, p.pids, p.tree);
+        if (p.tree) row.note = 'relay = sshd with its per-session children, agent = the ssh -R client';
+        measured.get(p.path)!.push(row);
+      }
+    }
+    // The relays of the forward rows stop here, so that they do not load the machine during the next rows.
+    for (const cleanup of cleanups.splice(firstForwardCleanup).reverse()) await cleanup().catch(() => {});
+    const summary = [...measured.entries()].map(([path, rows]) => (REPEAT > 1 ? medianRow(path, rows) : rows[0]!));
+    const sshRow = summary.find((r) => r.path.startsWith('(c)'));
+    if (REPEAT > 1) {
+      printTable(
+        '### every round',
+        [...measured.values()].flat().sort((x, y) => x.path.localeCompare(y.path)),
+        direct,
+        sshRow,
+        'COPY MB/s',
       );
     }
-    // The relays of rows b and b2 stop here, so that they do not load the machine during the next rows.
-    for (const cleanup of cleanups.splice(1).reverse()) await cleanup().catch(() => {});
-
-    const ssh = want('c') || want('pool') ? await startSshTunnel(root, db.port) : 'not run';
-    let sshRow: Row | undefined;
-    if (typeof ssh === 'string') rowsOut.push({ path: '(c) ssh -R', note: ssh });
-    else if (want('c')) {
-      sshRow = await measure('(c) ssh -R', ssh.port, { relay: ssh.sshd.pid, agent: ssh.ssh.pid }, true);
-      sshRow.note = `relay = sshd with its per-session children, agent = the ssh -R client; ${sshRow.note ?? ''}`;
-      rowsOut.push(sshRow);
-    }
+    rowsOut.push(...summary);
     console.log(
       `pgbench -S: ${CLIENTS} clients, 2 threads, ${SECONDS} s; COPY out: ${(copyBytes / 1e6).toFixed(0)} MB via psql`,
     );
-    printTable('### pgbench select-only + COPY out', rowsOut, direct, sshRow, 'COPY MB/s');
+    printTable(
+      `### pgbench select-only + COPY out${REPEAT > 1 ? ` (medians of ${REPEAT} rounds)` : ''}`,
+      rowsOut,
+      direct,
+      sshRow,
+      'COPY MB/s',
+    );
 
     // Relay-side path: pg Pool in this process.
     if (!want('pool')) return;

@@ -9,13 +9,13 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
-import { type Duplex, pipeline } from 'node:stream';
-import { websocketDuplex } from '@g2c/tunnel';
+import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
 import { API_BASE, type AppDeps, REQUEST_ID_HEADER, toApiError } from '../app.js';
 import { authenticate } from '../auth/credentials.js';
 import { ApiError, ERRORS, type ErrorCode } from '../errors.js';
+import { bridgeWebSocket, type WebSocketBridge } from '../forward.js';
 
 export const FORWARD_PATH = /^\/elements\/api-v2\/tunnels\/([^/]+)\/forward$/;
 
@@ -64,7 +64,7 @@ function openError(err: unknown, tunnelName: string): ApiError {
 export class ForwardEndpoint {
   readonly #deps: AppDeps;
   readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-  readonly #open = new Set<Duplex>();
+  readonly #open = new Set<WebSocketBridge>();
 
   constructor(deps: AppDeps) {
     this.#deps = deps;
@@ -110,27 +110,18 @@ export class ForwardEndpoint {
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const log = logger.child({ requestId, tunnelId: tunnel.id, target: `${host}:${port}` });
       const started = Date.now();
-      const client = websocketDuplex(ws);
-      this.#open.add(client);
-      let pending = 2;
-      const finish = (err?: Error | null) => {
-        if (err) {
-          stream.destroy();
-          client.destroy();
-        }
-        if ((err || --pending === 0) && this.#open.delete(client)) {
-          log.info({ ms: Date.now() - started, error: err?.message }, 'forward closed');
-        }
-      };
-      pipeline(client, stream, finish);
-      pipeline(stream, client, finish);
+      const bridge = bridgeWebSocket(ws, stream, (err) => {
+        this.#open.delete(bridge);
+        log.info({ ms: Date.now() - started, error: err?.message }, 'forward closed');
+      });
+      this.#open.add(bridge);
       log.info('forward opened');
     });
   }
 
   /** Cuts every forwarded connection (shutdown). */
   close(): void {
-    for (const duplex of this.#open) duplex.destroy();
+    for (const bridge of this.#open) bridge.destroy();
     this.#open.clear();
     this.#wss.close();
   }
