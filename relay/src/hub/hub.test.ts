@@ -349,6 +349,32 @@ describe('sessions and streams', () => {
   });
 });
 
+describe('close', () => {
+  it('does not wait without bound for an upgrade whose token check hangs (store not answering)', async () => {
+    const stuck = new Hub({ tokens: { verify: () => new Promise(() => {}) }, logger, closeWaitMs: 300 });
+    const door = createServer();
+    door.on('upgrade', (req, socket, head) => stuck.handleUpgrade(req, socket, head));
+    door.listen(0, '127.0.0.1');
+    await once(door, 'listening');
+    const ws = new WebSocket(`ws://127.0.0.1:${(door.address() as AddressInfo).port}${AGENT_PATH}`, [SUBPROTOCOL], {
+      headers: { authorization: 'Bearer good-t14' },
+    });
+    ws.on('error', () => {});
+    try {
+      await until(() => (stuck as unknown as { upgrades: Set<unknown> }).upgrades.size === 1);
+      const outcome = await Promise.race([
+        stuck.close().then(() => 'closed'),
+        new Promise((r) => setTimeout(() => r('still waiting'), 3000)),
+      ]);
+      expect(outcome).toBe('closed');
+    } finally {
+      ws.terminate();
+      door.closeAllConnections();
+      door.close();
+    }
+  });
+});
+
 describe('rotation during an upgrade', () => {
   it('closes with 4001 a session whose token was revoked between its check and its acceptance', async () => {
     const agent = await connectAgent('once-t12');

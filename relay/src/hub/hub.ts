@@ -66,6 +66,8 @@ export interface HubOptions {
    * until keepalive removes them, hence the margin over the few replicas a tunnel needs.
    */
   maxAgentsPerTunnel?: number;
+  /** close() waits at most this long for upgrades whose token check is still running (default 5 s). */
+  closeWaitMs?: number;
 }
 
 export interface AgentStatus {
@@ -206,7 +208,16 @@ export class Hub {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([...this.upgrades]);
+    // Upgrades still checking their token finish (and are then turned away), but a store that
+    // does not answer must not hold the shutdown: wait for them a bounded time only.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.upgrades]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, this.options.closeWaitMs ?? 5_000);
+      }),
+    ]);
+    clearTimeout(timer);
     await this.registry.close();
     this.wss.close();
     if (this.options.presence) {
