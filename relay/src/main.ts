@@ -230,6 +230,13 @@ async function admin(argv: string[]): Promise<number> {
   }
   const name = positionals[1];
   if (!name || positionals.length > 2) throw new OptionError('create-org', 'expected exactly one organization NAME');
+  // The name ends up in logs and answers: printable and short.
+  if (!/^[\p{L}\p{N}][\p{L}\p{N} ._-]{0,63}$/u.test(name)) {
+    throw new OptionError(
+      'create-org',
+      'NAME: 1 to 64 letters, digits, spaces, ".", "_" or "-", starting with a letter or digit',
+    );
+  }
   const config = serveConfig({ ...values, listen: '127.0.0.1:0' });
   const logger = createLogger(config.logLevel, process.stderr);
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, role: 'admin' });

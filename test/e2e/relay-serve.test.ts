@@ -162,6 +162,8 @@ describe('g2c-relay option errors', () => {
       [['--tls-cert', '/nonexistent'], '--tls-key'],
       [['--bogus', '1'], '--bogus'],
       [['forward', '--relay', 'http://x', '--tunnel', 't'], '--to'],
+      [['admin', 'create-org', 'a\u0001b'], '--create-org'],
+      [['admin', 'create-org', 'x'.repeat(65)], '--create-org'],
     ] as const) {
       const err = await run(process.execPath, [relayBin, ...args]).then(
         () => undefined,
