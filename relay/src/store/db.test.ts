@@ -1,10 +1,12 @@
 // Store and migrations against a real PostgreSQL.
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPostgres, type TestPostgres } from '../../../test/helpers/postgres.js';
 import { authenticate } from '../auth/credentials.js';
 import { createLogger } from '../logger.js';
-import { createStore, type Store } from './db.js';
+import { createStore, openStore, type Store } from './db.js';
 import { loadMigrations, migrate } from './migrations.js';
 
 let db: TestPostgres;
@@ -151,5 +153,34 @@ describe('store', () => {
     const a = await store.settings.getOrCreate('k', () => 'first');
     const b = await store.settings.getOrCreate('k', () => 'second');
     expect([a, b]).toEqual(['first', 'first']);
+  });
+});
+
+describe('openStore', () => {
+  it('gives up on a store that accepts TCP and never answers, instead of hanging', async () => {
+    const held: Socket[] = [];
+    const blackHole = createServer((socket) => held.push(socket));
+    blackHole.listen(0, '127.0.0.1');
+    await once(blackHole, 'listening');
+    const { port } = blackHole.address() as AddressInfo;
+    try {
+      const outcome = await Promise.race([
+        openStore({
+          databaseUrl: `postgres://relay:pw@127.0.0.1:${port}/store`,
+          dataDir: '/nonexistent',
+          logger: createLogger('silent'),
+          role: 'serve',
+          connectTimeoutMs: 300,
+        }).then(
+          () => 'opened',
+          (err: Error) => err.message,
+        ),
+        new Promise((r) => setTimeout(() => r('still waiting'), 5000)),
+      ]);
+      expect(outcome).toMatch(/cannot reach the store at --database-url: .*timeout/i);
+    } finally {
+      for (const s of held) s.destroy();
+      blackHole.close();
+    }
   });
 });

@@ -68,6 +68,11 @@ export interface OpenStoreOptions {
   /** `serve` owns the embedded server; `admin` reuses a running relay's server. */
   role: 'serve' | 'admin';
   poolMax?: number;
+  /**
+   * How long to wait for a store connection (default 10 s). Without a bound, a store that
+   * stops answering (a black-holed network) makes every API call and agent upgrade hang.
+   */
+  connectTimeoutMs?: number;
 }
 
 /** Opens the store and applies the migrations. */
@@ -80,7 +85,14 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     url = embedded.url;
     stopEmbedded = embedded.stop;
   }
-  const pool = new pg.Pool({ connectionString: url, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolMax ?? 10,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    // Dead TCP connections to an external store are found by the kernel, not kept forever.
+    keepAlive: true,
+  });
   pool.on('error', (err) => logger.warn({ err: err.message }, 'idle store connection failed'));
   const store = createStore(pool, stopEmbedded);
   try {
