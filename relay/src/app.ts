@@ -33,6 +33,19 @@ export interface AppDeps {
   masterKey: MasterKey;
 }
 
+/**
+ * A failure to reach the relay's own store (the engine maps its databases' errors itself):
+ * connection refused or reset, pool connect timeout, server shutting down.
+ */
+function storeUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  if (!e) return false;
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', '57P01', '57P02', '57P03'].includes(e.code ?? '')) {
+    return true;
+  }
+  return /^(timeout exceeded when trying to connect|Connection terminated)/.test(e.message ?? '');
+}
+
 /** Maps anything thrown in a request to the error catalogue. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
@@ -54,6 +67,18 @@ export function toApiError(err: unknown): ApiError {
     return new ApiError('invalid_json', `the body is not valid JSON: ${e.message}`);
   }
   if (e?.validation) return new ApiError('bad_request', e.message);
+  if (storeUnavailable(err)) {
+    return new ApiError(
+      'database_unavailable',
+      "the relay's store is not reachable right now: retry shortly",
+      undefined,
+      {
+        status: 503,
+        headers: { 'Retry-After': '5' },
+        cause: err,
+      },
+    );
+  }
   const status = typeof e?.statusCode === 'number' ? e.statusCode : 500;
   if (status >= 400 && status < 500) {
     const code =

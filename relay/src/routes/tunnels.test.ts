@@ -121,6 +121,11 @@ describe('errors and request ids', () => {
       expect(ready.statusCode).toBe(503);
       expect(ready.json()).toMatchObject({ code: 'database_unavailable', message: expect.stringContaining('store') });
       expect((await lonely.inject({ url: '/healthz' })).statusCode).toBe(200);
+      // API calls say the same (503 with Retry-After), not 500 internal_error.
+      const list = await lonely.inject({ url: `${base}/tunnels`, headers: auth(orgA) });
+      expect(list.statusCode).toBe(503);
+      expect(list.json()).toMatchObject({ code: 'database_unavailable' });
+      expect(list.headers['retry-after']).toBe('5');
     } finally {
       await lonely.close();
       await deadStore.close();
