@@ -2,9 +2,10 @@
 // runs the engine's generated SQL, and the tables as the relay's schema cache sees them.
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
+import type { ListRow } from '../../relay/src/engine/paging.js';
 import type { TableInfo } from '../../relay/src/engine/schema.js';
 import { introspect } from '../../relay/src/engine/schema-cache.js';
-import type { SqlQuery } from '../../relay/src/engine/sql.js';
+import { type SqlQuery, TEXT_RESULTS } from '../../relay/src/engine/sql.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 export const SCHEMA = 'Engine Sql';
@@ -14,6 +15,8 @@ export interface EngineDatabase {
   client: pg.Client;
   tables: Map<string, TableInfo>;
   run<R = { row: string; cursor?: (string | null)[] }>(query: SqlQuery): Promise<R[]>;
+  /** Runs a list query as the relay does (rows as arrays of text), for finishList. */
+  listRows(query: SqlQuery): Promise<ListRow[]>;
   table(name: string): TableInfo;
   stop(): Promise<void>;
 }
@@ -34,6 +37,8 @@ export async function startEngineDatabase(): Promise<EngineDatabase> {
       client: c,
       tables,
       run: async (query) => (await c.query(query.text, query.values)).rows,
+      listRows: async (query) =>
+        (await c.query<string[]>({ ...query, rowMode: 'array', types: TEXT_RESULTS })).rows as unknown as ListRow[],
       table: (name) => {
         const table = tables.get(name);
         if (!table) throw new Error(`no table ${name}`);

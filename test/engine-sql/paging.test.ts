@@ -37,7 +37,7 @@ async function walkAll(
   let nextPage: string | undefined;
   for (let page = 0; page < PAGE_BOUND; page++) {
     const plan = planList(table, { ...query, nextPage });
-    const result = finishList(plan, await db.run(buildListSql(plan)));
+    const result = finishList(plan, await db.listRows(buildListSql(plan)));
     const rows = JSON.parse(result.body) as Array<Record<string, number>>;
     expect(rows.length).toBe(result.returnedCount);
     ids.push(...rows.map((r) => r.id ?? r.n ?? Number.NaN));
@@ -95,11 +95,11 @@ describe('keyset walk', () => {
   it('page=N starts at an offset and its token continues by keyset', async () => {
     const all = await expected('grp DESC, id');
     const plan = planList(walk, { orderBy: 'grp desc', pageSize: '50', page: '3' });
-    const page3 = finishList(plan, await db.run(buildListSql(plan)));
+    const page3 = finishList(plan, await db.listRows(buildListSql(plan)));
     expect((JSON.parse(page3.body) as Array<{ id: number }>).map((r) => r.id)).toEqual(all.slice(100, 150));
     const next = planList(walk, { orderBy: 'grp desc', pageSize: '50', nextPage: page3.nextPageToken });
     expect(next.after).toBeDefined();
-    const page4 = finishList(next, await db.run(buildListSql(next)));
+    const page4 = finishList(next, await db.listRows(buildListSql(next)));
     expect((JSON.parse(page4.body) as Array<{ id: number }>).map((r) => r.id)).toEqual(all.slice(150, 200));
   });
 
@@ -146,7 +146,7 @@ describe('keyset walk', () => {
       let nextPage: string | undefined;
       for (let page = 0; page < PAGE_BOUND; page++) {
         const plan = planList(big, { orderBy: 'k desc', fields: 'id', pageSize: '100', nextPage });
-        const result = finishList(plan, await db.run(buildListSql(plan)));
+        const result = finishList(plan, await db.listRows(buildListSql(plan)));
         seen.push(...(JSON.parse(result.body) as Array<{ id: string }>).map((r) => r.id));
         nextPage = result.nextPageToken;
         if (!nextPage) break;

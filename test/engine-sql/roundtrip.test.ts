@@ -77,7 +77,7 @@ describe('every common type round-trips exactly', () => {
     const fields = await jsonFields(db, got?.row as string);
     for (const [k, v] of Object.entries(VALUES)) expect(fields[k], k).toBe(v);
     const plan = planList(table, { where: `id = ${id}` });
-    const page = finishList(plan, await db.run(buildListSql(plan)));
+    const page = finishList(plan, await db.listRows(buildListSql(plan)));
     expect(page.returnedCount).toBe(1);
     expect(page.body).toBe(`[${got?.row}]`);
   });
@@ -207,7 +207,7 @@ describe('names with capitals, spaces and quotes', () => {
       fields: '"say ""hi""", Key',
       orderBy: '`First Name` desc',
     });
-    const page = finishList(plan, await db.run(buildListSql(plan)));
+    const page = finishList(plan, await db.listRows(buildListSql(plan)));
     expect(JSON.parse(page.body)).toEqual([{ 'say "hi"': 'hello', Key: 'k"1' }]);
     const [updated] = await db.run(buildUpdateSql(table, 'k"1', parseRowBody('{"First Name": null}')));
     expect(JSON.parse(updated?.row as string)['First Name']).toBeNull();
@@ -219,7 +219,7 @@ describe('columns named like the aliases of the generated SQL', () => {
   it('list, get, insert, update, delete and stripNulls all work', async () => {
     const table = db.table('aliases');
     const plan = planList(table, { where: "p LIKE 'p%' AND t >= 1", orderBy: 'row desc' });
-    const page = finishList(plan, await db.run(buildListSql(plan)));
+    const page = finishList(plan, await db.listRows(buildListSql(plan)));
     expect(JSON.parse(page.body).map((r: { t: number }) => r.t)).toEqual([2, 1]);
     expect(JSON.parse(page.body)[1]).toEqual({
       t: 1,

@@ -53,7 +53,7 @@ const CASES: Array<[string, string]> = [
 describe('where on a real PostgreSQL', () => {
   it.each(CASES)('%s', async (where, sql) => {
     const plan = planList(db.table('people'), { where, fields: 'id' });
-    const page = finishList(plan, await db.run(buildListSql(plan)));
+    const page = finishList(plan, await db.listRows(buildListSql(plan)));
     const got = (JSON.parse(page.body) as Array<{ id: number }>).map((r) => r.id);
     const { rows } = await db.client.query(`SELECT id FROM "Engine Sql".people WHERE ${sql} ORDER BY id`);
     expect(got).toEqual(rows.map((r: { id: number }) => r.id));

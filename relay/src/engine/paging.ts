@@ -10,6 +10,7 @@
 // any other query fails its check -> 400 invalid_page_token. With a key, clients cannot
 // forge or alter tokens either (a forged cursor would only be another filter value anyway).
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import pg from 'pg';
 import { ApiError } from '../errors.js';
 import type { ListPlan } from './plan.js';
 
@@ -21,11 +22,32 @@ const MAC_BYTES = 16;
 /** Longest keyset token handed out; longer ones become offset tokens. */
 export const MAX_TOKEN_LENGTH = 2048;
 
+/**
+ * Bindings remembered per key: clients page through the same few queries over and over, and
+ * an HMAC per call is a measurable part of a list call. Bounded (oldest first out); canonical
+ * texts longer than BINDING_CACHE.maxCanonicalLength (long where clauses) are not kept.
+ */
+export const BINDING_CACHE = { maxEntries: 1000, maxCanonicalLength: 2048 };
+const bindingCaches = new WeakMap<Uint8Array, Map<string, Uint8Array>>();
+
 /** What tokens of the query whose canonical text is `canonical` are bound to. */
 export function queryBinding(canonical: string, key?: string | Uint8Array): Uint8Array {
-  return key === undefined || key.length === 0
-    ? createHash('sha256').update(canonical).digest()
-    : createHmac('sha256', key).update(canonical).digest();
+  if (key === undefined || key.length === 0) return createHash('sha256').update(canonical).digest();
+  if (typeof key === 'string' || canonical.length > BINDING_CACHE.maxCanonicalLength) {
+    return createHmac('sha256', key).update(canonical).digest();
+  }
+  let cache = bindingCaches.get(key);
+  if (!cache) {
+    cache = new Map();
+    bindingCaches.set(key, cache);
+  }
+  let binding = cache.get(canonical);
+  if (!binding) {
+    binding = createHmac('sha256', key).update(canonical).digest();
+    if (cache.size >= BINDING_CACHE.maxEntries) cache.delete(cache.keys().next().value as string);
+    cache.set(canonical, binding);
+  }
+  return binding;
 }
 
 export function encodePageToken(cursor: PageCursor, binding: Uint8Array): string {
@@ -79,11 +101,13 @@ function mac(payload: string, binding: Uint8Array): Buffer {
   return createHmac('sha256', binding).update(payload).digest().subarray(0, MAC_BYTES);
 }
 
-/** One row of a list query: the row's JSON text and, for keyset plans, its order keys. */
-export interface ListRow {
-  row: string;
-  cursor?: (string | null)[] | null;
-}
+/**
+ * One row of buildListSql(plan) as pg returns it with `rowMode: 'array'` and TEXT_RESULTS
+ * (sql.ts): the row's JSON text and, for keyset plans, its order keys as PostgreSQL's text[]
+ * literal (or already parsed). Only the last row shown needs its keys, so only its literal is
+ * parsed.
+ */
+export type ListRow = readonly [row: string, cursor?: string | (string | null)[] | null];
 
 export interface ListPage {
   /** The JSON array, rows spliced in as PostgreSQL wrote them (never re-parsed). */
@@ -94,17 +118,27 @@ export interface ListPage {
   nextPageToken?: string;
 }
 
+/** pg's own parser of a text[] literal (oid 1009). */
+const parseTextArray = (pg.types.getTypeParser as (oid: number, format: 'text') => (text: string) => (string | null)[])(
+  1009,
+  'text',
+);
+
 /** Shapes the rows of buildListSql(plan) (up to pageSize + 1 of them) into the response. */
-export function finishList(plan: ListPlan, rows: ListRow[]): ListPage {
+export function finishList(plan: ListPlan, rows: readonly ListRow[]): ListPage {
   const more = rows.length > plan.pageSize;
-  const page = more ? rows.slice(0, plan.pageSize) : rows;
-  const result: ListPage = { body: `[${page.map((r) => r.row).join(',')}]`, returnedCount: page.length };
+  const count = more ? plan.pageSize : rows.length;
+  let body = '[';
+  for (let i = 0; i < count; i++) body += i === 0 ? (rows[i] as ListRow)[0] : `,${(rows[i] as ListRow)[0]}`;
+  const result: ListPage = { body: `${body}]`, returnedCount: count };
   if (more) {
-    const last = page[page.length - 1] as ListRow;
     const position = plan.position + plan.pageSize;
-    const keyset =
-      plan.paging === 'keyset' &&
-      encodePageToken({ kind: 'keyset', values: last.cursor ?? [], position }, plan.binding);
+    let keyset: string | false = false;
+    if (plan.paging === 'keyset') {
+      const cursor = (rows[count - 1] as ListRow)[1];
+      const values = typeof cursor === 'string' ? parseTextArray(cursor) : (cursor ?? []);
+      keyset = encodePageToken({ kind: 'keyset', values, position }, plan.binding);
+    }
     result.nextPageToken =
       keyset && keyset.length <= MAX_TOKEN_LENGTH
         ? keyset

@@ -171,7 +171,7 @@ describe('planList', () => {
 
 describe('page tokens bound to their query', () => {
   const rows = (n: number) =>
-    Array.from({ length: n }, (_, i) => ({ row: `{"id":${i + 1}}`, cursor: [String(i + 1)] }));
+    Array.from({ length: n }, (_, i): [string, (string | null)[]] => [`{"id":${i + 1}}`, [String(i + 1)]]);
 
   it('finishList: token only when a row follows; it continues after the last row shown', () => {
     const plan = planList(table, { pageSize: '2' });
@@ -187,7 +187,7 @@ describe('page tokens bound to their query', () => {
 
   it('the token works with the same query written differently, and nextPage wins over page', () => {
     const query = { where: "name = 'a' and id > 1", fields: 'id,name', orderBy: 'name', pageSize: '2' };
-    const named = rows(3).map((r) => ({ ...r, cursor: ['a', ...r.cursor] }));
+    const named = rows(3).map(([row, cursor]) => [row, ['a', ...cursor]] as const);
     const token = finishList(planList(table, query), named).nextPageToken;
     const same = { where: "(name = 'a')  AND  (ID>1)", fields: 'ID, "name"', orderBy: 'name asc, id', pageSize: 2 };
     expect(planList(table, { ...same, nextPage: token, page: '5' })).toMatchObject({ after: ['a', '2'], offset: 0 });
@@ -243,7 +243,7 @@ describe('page tokens bound to their query', () => {
     const token = finishList(third, rows(3)).nextPageToken;
     const fourth = planList(table, { pageSize: '2', nextPage: token });
     expect([fourth.after, fourth.offset, fourth.position]).toEqual([['2'], 0, 6]);
-    const long = rows(3).map((r) => ({ ...r, cursor: ['x'.repeat(5000)] }));
+    const long = rows(3).map(([row]) => [row, ['x'.repeat(5000)]] as const);
     const fallback = finishList(fourth, long).nextPageToken as string;
     expect(fallback.length).toBeLessThan(200);
     const fifth = planList(table, { pageSize: '2', nextPage: fallback });

@@ -25,6 +25,14 @@ export interface SqlQuery {
   values: unknown[];
 }
 
+/**
+ * pg's `types` for the engine's queries: every column stays the text PostgreSQL sent. `row` is
+ * text already; a list's `cursor` (text[]) is parsed by finishList for the one row a next-page
+ * token continues after, instead of by pg for every row. Run the queries with
+ * `{ ...sql, rowMode: 'array', types: TEXT_RESULTS }`: rows are then `[row, cursor?]`.
+ */
+export const TEXT_RESULTS = { getTypeParser: () => (text: string) => text };
+
 export interface RowOptions {
   /** filter.response.nulls: leave fields whose value is null out of the row. */
   stripNulls?: boolean;

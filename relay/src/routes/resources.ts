@@ -10,10 +10,18 @@ import { API_BASE, type EngineDeps, engineContext, resourceRuntime } from '../en
 import { type InstanceRuntime, withSchemaRetry } from '../engine/instances.js';
 import { singleKey } from '../engine/metadata.js';
 import { collectionPath, RESERVED_NAMES } from '../engine/openapi.js';
-import { finishList } from '../engine/paging.js';
+import { finishList, type ListRow } from '../engine/paging.js';
 import { type ListQuery, planList } from '../engine/plan.js';
 import type { TableInfo } from '../engine/schema.js';
-import { buildDeleteSql, buildGetSql, buildInsertSql, buildListSql, buildUpdateSql } from '../engine/sql.js';
+import {
+  buildDeleteSql,
+  buildGetSql,
+  buildInsertSql,
+  buildListSql,
+  buildUpdateSql,
+  type SqlQuery,
+  TEXT_RESULTS,
+} from '../engine/sql.js';
 import { parseRowBody } from '../engine/values.js';
 import { ApiError } from '../errors.js';
 
@@ -63,6 +71,24 @@ function sendRow(reply: FastifyReply, row: string): void {
 
 function notFoundRow(table: TableInfo, id: string): ApiError {
   return new ApiError('not_found', `No row of "${table.name}" has ${singleKey(table)} = ${JSON.stringify(id)}.`);
+}
+
+/** Runs one engine query: rows as arrays of PostgreSQL's text ([row JSON, cursor?]), nothing parsed by pg. */
+async function textRows(runtime: InstanceRuntime, sql: SqlQuery): Promise<ListRow[]> {
+  const result = await runtime.pool.query<string[]>({
+    text: sql.text,
+    values: sql.values,
+    rowMode: 'array',
+    types: TEXT_RESULTS,
+  });
+  return result.rows as unknown as ListRow[];
+}
+
+/** The one row a by-id call or a write returns, or 404. */
+async function oneRow(runtime: InstanceRuntime, sql: SqlQuery, missing: () => Error): Promise<string> {
+  const rows = await textRows(runtime, sql);
+  if (!rows[0]) throw missing();
+  return rows[0][0];
 }
 
 /**
@@ -116,9 +142,7 @@ export function resourceRoutes(app: FastifyInstance, deps: EngineDeps): void {
             pageTokenKey: context.pageTokenKey,
             stripNulls: runtime.config.filterResponseNulls,
           });
-          const sql = buildListSql(plan);
-          const { rows } = await runtime.pool.query(sql.text, sql.values);
-          return finishList(plan, rows);
+          return finishList(plan, await textRows(runtime, buildListSql(plan)));
         });
         reply.header('elements-returned-count', page.returnedCount);
         if (page.nextPageToken) reply.header('elements-next-page-token', page.nextPageToken);
@@ -133,8 +157,7 @@ export function resourceRoutes(app: FastifyInstance, deps: EngineDeps): void {
           writableTable(table);
           const input = parseRowBody(bodyText(request));
           const sql = buildInsertSql(table, input, { stripNulls: runtime.config.filterResponseNulls });
-          const { rows } = await runtime.pool.query(sql.text, sql.values);
-          return rows[0].row as string;
+          return oneRow(runtime, sql, () => new Error('INSERT returned no row (a trigger skipped it?)'));
         });
         sendRow(reply, row);
       });
@@ -146,9 +169,7 @@ export function resourceRoutes(app: FastifyInstance, deps: EngineDeps): void {
         const row = await run(runtime, name, async (table) => {
           keyOf(table);
           const sql = buildGetSql(table, id, { stripNulls: runtime.config.filterResponseNulls });
-          const { rows } = await runtime.pool.query(sql.text, sql.values);
-          if (!rows[0]) throw notFoundRow(table, id);
-          return rows[0].row as string;
+          return oneRow(runtime, sql, () => notFoundRow(table, id));
         });
         sendRow(reply, row);
       });
@@ -161,9 +182,7 @@ export function resourceRoutes(app: FastifyInstance, deps: EngineDeps): void {
           keyOf(table);
           const input = parseRowBody(bodyText(request));
           const sql = buildUpdateSql(table, id, input, { stripNulls: runtime.config.filterResponseNulls });
-          const { rows } = await runtime.pool.query(sql.text, sql.values);
-          if (!rows[0]) throw notFoundRow(table, id);
-          return rows[0].row as string;
+          return oneRow(runtime, sql, () => notFoundRow(table, id));
         });
         sendRow(reply, row);
       });
@@ -175,9 +194,7 @@ export function resourceRoutes(app: FastifyInstance, deps: EngineDeps): void {
         const row = await run(runtime, name, async (table) => {
           keyOf(table);
           const sql = buildDeleteSql(table, id, { stripNulls: runtime.config.filterResponseNulls });
-          const { rows } = await runtime.pool.query(sql.text, sql.values);
-          if (!rows[0]) throw notFoundRow(table, id);
-          return rows[0].row as string;
+          return oneRow(runtime, sql, () => notFoundRow(table, id));
         });
         sendRow(reply, row);
       });
