@@ -102,6 +102,12 @@ describe('TokenService', () => {
     const forged = await new SignJWT(claims).setProtectedHeader(header).sign(privateKey);
     expect(await codeOf(forged)).toBe('token_invalid');
 
+    // A kid that cannot be ours (NUL byte, over-long, not a string): 401, never a store error.
+    for (const kid of ['a\u0000b', 'k'.repeat(5000), 42]) {
+      const odd = `${Buffer.from(JSON.stringify({ ...header, kid })).toString('base64url')}.${p}.${s}`;
+      expect(await codeOf(odd), String(kid).slice(0, 8)).toBe('token_invalid');
+    }
+
     // Another relay (its own issuer and key), even for a tunnel with the same id.
     const foreignOrg = (await otherStore.orgs.create('o')).organization.id;
     const foreign = await otherStore.tunnels.create(foreignOrg, 'f', 'p');

@@ -25,6 +25,8 @@ import type { Store } from '../store/db.js';
 import type { MasterKey } from './crypto.js';
 
 const ALGORITHM = 'EdDSA';
+/** What a kid of ours can look like (UUIDs; room for other printable ids of a later rotation). */
+const KID_SHAPE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export type TokenErrorCode = 'token_missing' | 'token_invalid' | 'token_revoked';
 
@@ -105,6 +107,9 @@ export class TokenService {
       throw invalid('it is not a JWT');
     }
     if (!kid) throw invalid('it names no signing key');
+    // Our kids are UUIDs. Anything else is not ours, and must not reach the store: a NUL byte,
+    // say, is a database error (503, uncounted by the upgrade rate limit) instead of a 401.
+    if (typeof kid !== 'string' || !KID_SHAPE.test(kid)) throw invalid('it was not signed by this relay');
     const key = await this.#publicKey(kid);
     if (!key) throw invalid('it was not signed by this relay');
     let payload: Record<string, unknown>;
