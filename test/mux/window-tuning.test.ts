@@ -23,14 +23,18 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-function longLink(oneWayMs: number, maxWindow?: number): { sender: Session; receiver: Session } {
+function longLink(
+  oneWayMs: number,
+  maxWindow?: number,
+  maxSessionWindowGrowth?: number,
+): { sender: Session; receiver: Session } {
   const [a, x] = duplexPair();
   const [y, b] = duplexPair();
   const delays = [new Delay(oneWayMs), new Delay(oneWayMs)];
   x.pipe(delays[0]!).pipe(y);
   y.pipe(delays[1]!).pipe(x);
   const sender = new Session(a, { client: true, maxWindow });
-  const receiver = new Session(b, { client: false, maxWindow });
+  const receiver = new Session(b, { client: false, maxWindow, maxSessionWindowGrowth });
   cleanups.push(() => {
     sender.destroy();
     receiver.destroy();
@@ -78,6 +82,18 @@ describe('window auto-tuning', () => {
     const { result, stream } = await transfer(sender, receiver, data, false);
     expect(result).toEqual({ digest: createHash('sha256').update(data).digest('hex'), bytes: data.length });
     expect(stream().currentReceiveWindow).toBe(4 * 1024 * 1024);
+  });
+
+  it('grows no stream beyond the session-wide growth budget, and returns it when the stream closes', async () => {
+    const { sender, receiver } = longLink(20, 4 * 1024 * 1024, 1024 * 1024);
+    await sender.ping();
+    const data = randomBytes(24 * 1024 * 1024);
+    const { result, stream } = await transfer(sender, receiver, data, false);
+    expect(result.bytes).toBe(data.length);
+    // 256 KiB -> 512 KiB -> 1 MiB uses 768 KiB of the budget; the last 256 KiB make 1.25 MiB
+    expect(stream().currentReceiveWindow).toBe(1280 * 1024);
+    stream().destroy();
+    expect((receiver as unknown as { windowGrowth: number }).windowGrowth).toBe(0);
   });
 
   it('keeps the initial window for a reader slower than the link', async () => {

@@ -11,6 +11,7 @@ describe('verifyConfig', () => {
       maxStreams: 1024,
       initialWindow: 256 * 1024,
       maxWindow: 16 * 1024 * 1024,
+      maxSessionWindowGrowth: 64 * 1024 * 1024,
       maxFrameSize: 64 * 1024,
       streamHighWaterMark: 64 * 1024,
       maxControlBacklog: 1024 * 1024,

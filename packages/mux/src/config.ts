@@ -39,6 +39,12 @@ export interface MuxConfig {
    */
   maxWindow: number;
   /**
+   * Receive window the auto-tuner may add over all streams of the session together, beyond
+   * their initial windows (default 64 MiB). Bounds what fast readers that suddenly stop can
+   * make the peer buffer here: streams x initialWindow + this.
+   */
+  maxSessionWindowGrowth: number;
+  /**
    * Largest data frame payload this side sends (default 64 KiB). Smaller frames interleave
    * concurrent streams more fairly; each costs a 12-byte header.
    */
@@ -61,6 +67,7 @@ export const DEFAULT_CONFIG: Readonly<MuxConfig> = Object.freeze({
   maxStreams: 1024,
   initialWindow: INITIAL_WINDOW,
   maxWindow: 16 * 1024 * 1024,
+  maxSessionWindowGrowth: 64 * 1024 * 1024,
   maxFrameSize: 64 * 1024,
   streamHighWaterMark: 64 * 1024,
   maxControlBacklog: 1024 * 1024,

@@ -75,6 +75,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   /** Bytes written since the transport last refused data: control frames only. */
   private controlWhileBlocked = 0;
   private headerSlab = Buffer.allocUnsafe(0);
+  /** Receive window added by the auto-tuner over all streams (bounded by maxSessionWindowGrowth). */
+  private windowGrowth = 0;
   private headerSlabUsed = 0;
 
   // liveness
@@ -271,6 +273,18 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     stream.queued = true;
     this.ready.push(stream);
     this.scheduleFlush();
+  }
+
+  /** @internal */
+  reserveWindowGrowth(bytes: number): number {
+    const granted = Math.max(0, Math.min(bytes, this.config.maxSessionWindowGrowth - this.windowGrowth));
+    this.windowGrowth += granted;
+    return granted;
+  }
+
+  /** @internal */
+  releaseWindowGrowth(bytes: number): void {
+    this.windowGrowth = Math.max(0, this.windowGrowth - bytes);
   }
 
   /** @internal */

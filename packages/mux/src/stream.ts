@@ -28,6 +28,10 @@ export interface StreamHost {
   wantsToSend(stream: Stream): void;
   /** The stream is done: remove it from the session's maps. */
   streamClosed(stream: Stream): void;
+  /** Ask for up to `bytes` of window growth from the session's budget; returns what was granted. */
+  reserveWindowGrowth(bytes: number): number;
+  /** Give window growth back to the session's budget (the stream closed). */
+  releaseWindowGrowth(bytes: number): void;
 }
 
 /** Received payloads smaller than this are copied into a shared tail buffer. */
@@ -57,6 +61,8 @@ export class Stream extends Duplex {
   private recvWindow: number;
   /** Bytes the peer may still send before our next grant. */
   private recvCredit = INITIAL_WINDOW;
+  /** Window added by the auto-tuner (taken from the session's budget). */
+  private grown = 0;
   /** Consumed bytes not yet granted back. */
   private consumedUngranted = 0;
   /** When the last grant was sent (undefined before the first: one needs two to time a rate). */
@@ -299,8 +305,9 @@ export class Stream extends Duplex {
     const max = this.host.config.maxWindow;
     const since = this.lastGrantAt === undefined ? Number.POSITIVE_INFINITY : now - this.lastGrantAt;
     if (rtt !== undefined && this.recvWindow < max && since < 2 * rtt) {
-      const growth = Math.min(this.recvWindow, max - this.recvWindow);
+      const growth = this.host.reserveWindowGrowth(Math.min(this.recvWindow, max - this.recvWindow));
       this.recvWindow += growth;
+      this.grown += growth;
       this.consumedUngranted += growth;
     }
     this.lastGrantAt = now;
@@ -331,6 +338,8 @@ export class Stream extends Duplex {
     this.recvHead = 0;
     this.recvQueued = 0;
     this.tail = null;
+    this.host.releaseWindowGrowth(this.grown);
+    this.grown = 0;
     this.host.streamClosed(this);
     callback(error);
   }
