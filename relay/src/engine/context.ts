@@ -10,6 +10,7 @@ import { FailureRateLimiter } from '../hub/rate-limit.js';
 import type { Store } from '../store/db.js';
 import { InstanceStore } from '../store/instances.js';
 import { type InstanceRuntime, InstanceRuntimes } from './instances.js';
+import { ListPlanCache } from './plan-cache.js';
 import type { PoolLogger, TunnelSocketFactory } from './pools.js';
 
 /** Base path of the platform and resource APIs. */
@@ -31,6 +32,8 @@ export interface EngineContext {
   runtimes: InstanceRuntimes;
   /** HMAC key of nextPage tokens: the same on every relay sharing the master key. */
   pageTokenKey: Buffer;
+  /** List plans and their SQL, remembered per table and parameters (signed with pageTokenKey). */
+  plans: ListPlanCache;
 }
 
 const contexts = new WeakMap<FastifyInstance, EngineContext>();
@@ -40,11 +43,13 @@ export function engineContext(app: FastifyInstance, deps: EngineDeps): EngineCon
   let context = contexts.get(app);
   if (context) return context;
   const runtimes = new InstanceRuntimes({ tunnelSocket: deps.tunnelSocket, logger: deps.logger });
+  const pageTokenKey = createHmac('sha256', deps.masterKey.toBase64()).update('g2c page token v1').digest();
   context = {
     deps,
     instances: new InstanceStore(deps.store.pool, deps.masterKey),
     runtimes,
-    pageTokenKey: createHmac('sha256', deps.masterKey.toBase64()).update('g2c page token v1').digest(),
+    pageTokenKey,
+    plans: new ListPlanCache(pageTokenKey),
   };
   contexts.set(app, context);
   app.addHook('onClose', async () => {

@@ -155,26 +155,28 @@ export function planList(table: TableInfo, query: ListQuery, options: ListOption
     stripNulls: options.stripNulls ?? false,
     binding,
   };
-  if (query.nextPage !== undefined && query.nextPage !== '') {
-    // nextPage wins over page: a client that keeps sending page=1 with the token still advances.
-    const cursor = decodePageToken(query.nextPage, binding);
-    if (cursor.kind === 'keyset' && keyset && cursor.values.length === order.length) {
-      plan.after = cursor.values;
-      plan.offset = 0;
-      plan.position = cursor.position;
-    } else if (cursor.kind === 'offset') {
-      // Also for keyset plans: finishList falls back to an offset token when the sort values
-      // are too long to carry in a token.
-      plan.offset = cursor.offset;
-      plan.position = cursor.offset;
-    } else {
-      throw new ApiError(
-        'invalid_page_token',
-        'The nextPage token no longer fits this object (its primary key changed): start again from the first page.',
-      );
-    }
+  return query.nextPage !== undefined && query.nextPage !== '' ? continuePlan(plan, query.nextPage) : plan;
+}
+
+/**
+ * The plan of the page that `nextPage` (a token handed out with a page of `plan`'s query)
+ * points at; `plan` itself is not changed. nextPage wins over page: a client that keeps
+ * sending page=1 with the token still advances.
+ */
+export function continuePlan(plan: ListPlan, nextPage: string): ListPlan {
+  const cursor = decodePageToken(nextPage, plan.binding);
+  if (cursor.kind === 'keyset' && plan.paging === 'keyset' && cursor.values.length === plan.order.length) {
+    return { ...plan, after: cursor.values, offset: 0, position: cursor.position };
   }
-  return plan;
+  if (cursor.kind === 'offset') {
+    // Also for keyset plans: finishList falls back to an offset token when the sort values
+    // are too long to carry in a token.
+    return { ...plan, offset: cursor.offset, position: cursor.offset };
+  }
+  throw new ApiError(
+    'invalid_page_token',
+    'The nextPage token no longer fits this object (its primary key changed): start again from the first page.',
+  );
 }
 
 /** The column a user means by `name`: the exact name, else (bare names only) the one name equal ignoring case. */

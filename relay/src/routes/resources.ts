@@ -11,13 +11,12 @@ import { type InstanceRuntime, withSchemaRetry } from '../engine/instances.js';
 import { singleKey } from '../engine/metadata.js';
 import { collectionPath, RESERVED_NAMES } from '../engine/openapi.js';
 import { finishList, type ListRow } from '../engine/paging.js';
-import { type ListQuery, planList } from '../engine/plan.js';
+import type { ListQuery } from '../engine/plan.js';
 import type { TableInfo } from '../engine/schema.js';
 import {
   buildDeleteSql,
   buildGetSql,
   buildInsertSql,
-  buildListSql,
   buildUpdateSql,
   type SqlQuery,
   TEXT_RESULTS,
@@ -138,11 +137,8 @@ export function resourceRoutes(app: FastifyInstance, deps: EngineDeps): void {
         checkReserved(name, aliased);
         const runtime = await resourceRuntime(context, request);
         const page = await run(runtime, name, async (table) => {
-          const plan = planList(table, request.query ?? {}, {
-            pageTokenKey: context.pageTokenKey,
-            stripNulls: runtime.config.filterResponseNulls,
-          });
-          return finishList(plan, await textRows(runtime, buildListSql(plan)));
+          const { plan, sql } = context.plans.plan(table, request.query ?? {}, runtime.config.filterResponseNulls);
+          return finishList(plan, await textRows(runtime, sql));
         });
         reply.header('elements-returned-count', page.returnedCount);
         if (page.nextPageToken) reply.header('elements-next-page-token', page.nextPageToken);
