@@ -126,6 +126,7 @@ async function checkTunnel(options: ForwardOptions): Promise<{ id: string; name:
 
 /** Bytes queued in a WebSocket beyond which the byte stream feeding it is paused. */
 const BRIDGE_HIGH_WATER_MARK = 1024 * 1024;
+const BINARY = { binary: true } as const;
 
 export interface WebSocketBridge {
   /** Cuts both sides now (the stream is destroyed, the WebSocket terminated). */
@@ -180,13 +181,13 @@ export function bridgeWebSocket(
       return;
     }
     if (ws.bufferedAmount + chunk.length < BRIDGE_HIGH_WATER_MARK || waitingForWs) {
-      ws.send(chunk, { binary: true });
+      ws.send(chunk, BINARY);
       return;
     }
     // Over the high-water mark: wait until this message has been handed to the socket.
     waitingForWs = true;
     stream.pause();
-    ws.send(chunk, { binary: true }, resumeStream);
+    ws.send(chunk, BINARY, resumeStream);
   };
   stream.on('data', onData);
   stream.once('end', () => {
