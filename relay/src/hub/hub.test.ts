@@ -375,6 +375,42 @@ describe('close', () => {
   });
 });
 
+describe('close with a store that stopped answering', () => {
+  it('does not wait without bound for presence writes', async () => {
+    const never = () => new Promise<never>(() => {});
+    let connected = false;
+    const presence = {
+      agentConnected: async () => {
+        connected = true;
+      },
+      agentSeen: never,
+      agentDisconnected: never,
+      clearNode: never,
+    };
+    const stuck = new Hub({ tokens, presence, logger, closeWaitMs: 300 });
+    const door = createServer();
+    door.on('upgrade', (req, socket, head) => stuck.handleUpgrade(req, socket, head));
+    door.listen(0, '127.0.0.1');
+    await once(door, 'listening');
+    const ws = new WebSocket(`ws://127.0.0.1:${(door.address() as AddressInfo).port}${AGENT_PATH}`, [SUBPROTOCOL], {
+      headers: { authorization: 'Bearer good-t15' },
+    });
+    ws.on('error', () => {});
+    try {
+      await until(() => connected && stuck.status('t15').status === 'online');
+      const outcome = await Promise.race([
+        stuck.close().then(() => 'closed'),
+        new Promise((r) => setTimeout(() => r('still waiting'), 3000)),
+      ]);
+      expect(outcome).toBe('closed');
+    } finally {
+      ws.terminate();
+      door.closeAllConnections();
+      door.close();
+    }
+  });
+});
+
 describe('rotation during an upgrade', () => {
   it('closes with 4001 a session whose token was revoked between its check and its acceptance', async () => {
     const agent = await connectAgent('once-t12');

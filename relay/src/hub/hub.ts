@@ -208,22 +208,34 @@ export class Hub {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // Upgrades still checking their token finish (and are then turned away), but a store that
-    // does not answer must not hold the shutdown: wait for them a bounded time only.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.upgrades]),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, this.options.closeWaitMs ?? 5_000);
-      }),
-    ]);
-    clearTimeout(timer);
-    await this.registry.close();
+    // Every wait below is on the store or on callers (upgrades still checking their token
+    // finish and are then turned away; presence writes): a store that does not answer must
+    // not hold the shutdown, so each is bounded by closeWaitMs.
+    const waitMs = this.options.closeWaitMs ?? 5_000;
+    const bounded = async (what: string, work: Promise<unknown>) => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([
+        work.then(
+          () => false,
+          () => false,
+        ),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), waitMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (late) this.log.warn({ waitMs }, `shutdown: gave up waiting for ${what}`);
+    };
+    await bounded('agent upgrades', Promise.allSettled([...this.upgrades]));
+    await bounded('presence writes', this.registry.close());
     this.wss.close();
     if (this.options.presence) {
-      await this.options.presence.clearNode(this.nodeId).catch((err: Error) => {
-        this.log.warn({ err: err.message }, 'could not clear presence rows at shutdown');
-      });
+      await bounded(
+        'clearing presence rows',
+        this.options.presence.clearNode(this.nodeId).catch((err: Error) => {
+          this.log.warn({ err: err.message }, 'could not clear presence rows at shutdown');
+        }),
+      );
     }
   }
 }
