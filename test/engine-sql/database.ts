@@ -5,7 +5,7 @@ import pg from 'pg';
 import type { ListRow } from '../../relay/src/engine/paging.js';
 import type { TableInfo } from '../../relay/src/engine/schema.js';
 import { introspect } from '../../relay/src/engine/schema-cache.js';
-import { type SqlQuery, TEXT_RESULTS } from '../../relay/src/engine/sql.js';
+import { type SqlQuery, textQuery } from '../../relay/src/engine/sql.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 export const SCHEMA = 'Engine Sql';
@@ -37,8 +37,7 @@ export async function startEngineDatabase(): Promise<EngineDatabase> {
       client: c,
       tables,
       run: async (query) => (await c.query(query.text, query.values)).rows,
-      listRows: async (query) =>
-        (await c.query<string[]>({ ...query, rowMode: 'array', types: TEXT_RESULTS })).rows as unknown as ListRow[],
+      listRows: async (query) => (await c.query<string[]>(textQuery(query))).rows as unknown as ListRow[],
       table: (name) => {
         const table = tables.get(name);
         if (!table) throw new Error(`no table ${name}`);

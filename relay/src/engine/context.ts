@@ -135,9 +135,16 @@ export function forgetInstanceCredentials(context: EngineContext, instanceId: st
   for (const [key, entry] of cache) if (entry.instanceId === instanceId) cache.delete(key);
 }
 
-async function resourcePrincipal(context: EngineContext, request: FastifyRequest): Promise<CachedPrincipal> {
+function principalKey(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
-  const key = typeof header === 'string' ? createHash('sha256').update(header).digest('base64') : undefined;
+  return typeof header === 'string' ? createHash('sha256').update(header).digest('base64') : undefined;
+}
+
+async function resourcePrincipal(
+  context: EngineContext,
+  request: FastifyRequest,
+  key: string | undefined,
+): Promise<CachedPrincipal> {
   const cache = principalCache(context);
   const now = Date.now();
   if (key) {
@@ -158,9 +165,30 @@ async function resourcePrincipal(context: EngineContext, request: FastifyRequest
   return entry;
 }
 
-/** Authenticates a resource call (User, Organization, Element) and returns its instance's runtime. */
-export async function resourceRuntime(context: EngineContext, request: FastifyRequest): Promise<InstanceRuntime> {
-  const principal = await resourcePrincipal(context, request);
+/**
+ * Authenticates a resource call (User, Organization, Element) and returns its instance's runtime.
+ * The usual case (a credential verified a moment ago, its instance live and recently checked)
+ * answers at once, without a promise.
+ */
+export function resourceRuntime(
+  context: EngineContext,
+  request: FastifyRequest,
+): InstanceRuntime | Promise<InstanceRuntime> {
+  const key = principalKey(request);
+  const hit = key === undefined ? undefined : principalCache(context).get(key);
+  if (hit && hit.expiresAt > Date.now()) {
+    const runtime = context.runtimes.fresh(hit.instanceId);
+    if (runtime && runtime.orgId === hit.orgId) return runtime;
+  }
+  return loadResourceRuntime(context, request, key);
+}
+
+async function loadResourceRuntime(
+  context: EngineContext,
+  request: FastifyRequest,
+  key: string | undefined,
+): Promise<InstanceRuntime> {
+  const principal = await resourcePrincipal(context, request, key);
   const id = principal.instanceId;
   const runtime = await context.runtimes.get(id, () => context.instances.getById(id));
   if (!runtime || runtime.orgId !== principal.orgId) {

@@ -79,13 +79,19 @@ export class InstanceRuntimes {
     };
   }
 
+  /** The live runtime of an instance when it was checked against the store less than recheckMs ago. */
+  fresh(id: string): InstanceRuntime | undefined {
+    const current = this.live.get(id);
+    return current && Date.now() - current.checkedAt < RUNTIME_DEFAULTS.recheckMs ? current : undefined;
+  }
+
   /**
    * The runtime of an instance. `load` reads the current record (undefined = deleted); it is
    * called when the instance is not live here or was last checked more than recheckMs ago.
    */
   async get(id: string, load: () => Promise<InstanceRecord | undefined>): Promise<InstanceRuntime | undefined> {
-    const current = this.live.get(id);
-    if (current && Date.now() - current.checkedAt < RUNTIME_DEFAULTS.recheckMs) return current;
+    const current = this.fresh(id);
+    if (current) return current;
     // Concurrent calls share one store read (and one pool: a burst of first calls after a
     // restart must not build a pool each).
     let pending = this.loading.get(id);

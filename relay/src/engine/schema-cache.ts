@@ -144,6 +144,13 @@ export class SchemaCache {
     return this.tables;
   }
 
+  /** The table or view `name` when the cache holds it and is fresh; else undefined (then use table()). */
+  freshTable(name: string): TableInfo | undefined {
+    if (this.loadedAt === undefined) return undefined;
+    if (this.now() - this.loadedAt > (this.options.ttlMs ?? SCHEMA_CACHE_DEFAULTS.ttlMs)) return undefined;
+    return this.tables.get(name);
+  }
+
   /** The table or view `name`; an unknown name refreshes the cache once before answering undefined. */
   async table(name: string): Promise<TableInfo | undefined> {
     const found = (await this.all()).get(name);

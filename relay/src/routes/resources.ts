@@ -8,6 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { API_BASE, type EngineDeps, engineContext, resourceRuntime } from '../engine/context.js';
 import { type InstanceRuntime, withSchemaRetry } from '../engine/instances.js';
+import { lazyChildLogger } from '../engine/lazy-logger.js';
 import { singleKey } from '../engine/metadata.js';
 import { collectionPath, RESERVED_NAMES } from '../engine/openapi.js';
 import { finishList, type ListRow } from '../engine/paging.js';
@@ -19,7 +20,7 @@ import {
   buildInsertSql,
   buildUpdateSql,
   type SqlQuery,
-  TEXT_RESULTS,
+  textQuery,
 } from '../engine/sql.js';
 import { parseRowBody } from '../engine/values.js';
 import { ApiError } from '../errors.js';
@@ -74,12 +75,7 @@ function notFoundRow(table: TableInfo, id: string): ApiError {
 
 /** Runs one engine query: rows as arrays of PostgreSQL's text ([row JSON, cursor?]), nothing parsed by pg. */
 async function textRows(runtime: InstanceRuntime, sql: SqlQuery): Promise<ListRow[]> {
-  const result = await runtime.pool.query<string[]>({
-    text: sql.text,
-    values: sql.values,
-    rowMode: 'array',
-    types: TEXT_RESULTS,
-  });
+  const result = await runtime.pool.query<string[]>(textQuery(sql));
   return result.rows as unknown as ListRow[];
 }
 
@@ -96,7 +92,7 @@ async function oneRow(runtime: InstanceRuntime, sql: SqlQuery, missing: () => Er
  */
 async function run<T>(runtime: InstanceRuntime, name: string, work: (table: TableInfo) => Promise<T>): Promise<T> {
   return withSchemaRetry(runtime, async () => {
-    const table = await requireTable(runtime, name);
+    const table = runtime.schema.freshTable(name) ?? (await requireTable(runtime, name));
     try {
       return await work(table);
     } catch (err) {
@@ -113,6 +109,8 @@ export function resourceRoutes(app: FastifyInstance, deps: EngineDeps): void {
   const context = engineContext(app, deps);
 
   app.register(async (scope) => {
+    // Request loggers are built when a line is written, not for every call (lazy-logger.ts).
+    scope.setChildLoggerFactory(lazyChildLogger);
     // Bodies stay text: int8 and numeric must reach PostgreSQL with every digit (values.ts).
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser(/^application\/([\w.+-]+\+)?json$/i, { parseAs: 'string' }, (_req, body, done) => {
