@@ -29,6 +29,21 @@ export interface RelayServer {
   close(): Promise<void>;
 }
 
+/** Resolves with `work`, or rejects once `ms` have passed without it settling. */
+async function within(ms: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      work,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function startServer(deps: ServerDeps): Promise<RelayServer> {
   const { config, logger, hub, store } = deps;
   const app = buildApp(deps);
@@ -83,8 +98,13 @@ export async function startServer(deps: ServerDeps): Promise<RelayServer> {
       await step('closing forwarded connections', () => forward.close());
       await step('closing the HTTP server and pools', () => appClosed);
       clearTimeout(force);
-      await store.presence.clearNode(config.nodeId).catch(() => {});
-      await store.close();
+      // The store may be the thing that stopped answering: bound these too (a relay left
+      // running is worse than presence rows that the next start clears, or an embedded
+      // PostgreSQL that the next start stops).
+      await step('clearing presence rows', () =>
+        within(config.shutdownGraceMs, store.presence.clearNode(config.nodeId)),
+      );
+      await step('closing the store', () => within(config.shutdownGraceMs, store.close()));
       logger.info({ ms: Date.now() - started }, 'relay stopped');
     })();
     return closed;

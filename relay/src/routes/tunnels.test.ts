@@ -269,6 +269,27 @@ describe('tunnels API', () => {
   });
 });
 
+describe('shutdown', () => {
+  it('does not hang on a store that stopped answering (presence rows, pool end)', async () => {
+    const never = () => new Promise<never>(() => {});
+    const presence = Object.assign(Object.create(Object.getPrototypeOf(store.presence)), store.presence, {
+      clearNode: never,
+    });
+    const hub = new Hub({ tokens: deps.tokens, logger: deps.logger, nodeId: 'stuck' });
+    const server = await startServer({
+      ...deps,
+      config: { ...deps.config, shutdownGraceMs: 300 },
+      hub,
+      store: { ...store, presence, close: never },
+    });
+    const outcome = await Promise.race([
+      server.close().then(() => 'closed'),
+      new Promise((r) => setTimeout(() => r('still waiting'), 4000)),
+    ]);
+    expect(outcome).toBe('closed');
+  });
+});
+
 describe('forward endpoint refusals (real socket)', () => {
   let server: RelayServer;
   beforeAll(async () => {
