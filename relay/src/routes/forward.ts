@@ -38,7 +38,8 @@ function parseTarget(url: URL): { host: string; port: number } {
   const host = url.searchParams.get('host') ?? '';
   const portText = url.searchParams.get('port') ?? '';
   const port = Number(portText);
-  if (!host || host.length > 255) throw new ApiError('invalid_parameter', 'host: the target host is required');
+  if (!host) throw new ApiError('invalid_parameter', 'host: the target host is required');
+  if (host.length > 255) throw new ApiError('invalid_parameter', 'host: at most 255 characters');
   if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) {
     throw new ApiError('invalid_parameter', 'port: a TCP port between 1 and 65535 is required');
   }
@@ -92,7 +93,12 @@ export class ForwardEndpoint {
     const match = FORWARD_PATH.exec(url.pathname);
     if (!match) throw new ApiError('not_found', `no such route: GET ${url.pathname}`);
     const { orgId } = await authenticate(req, store);
-    const idOrName = decodeURIComponent(match[1]!);
+    let idOrName: string;
+    try {
+      idOrName = decodeURIComponent(match[1]!);
+    } catch {
+      throw new ApiError('not_found', `no tunnel "${match[1]}" in this organization (malformed percent-encoding)`);
+    }
     const tunnel = await store.tunnels.find(orgId, idOrName);
     if (!tunnel) throw new ApiError('not_found', `no tunnel "${idOrName}" in this organization`);
     const { host, port } = parseTarget(url);

@@ -336,6 +336,15 @@ describe('forward endpoint refusals (real socket)', () => {
       status: 404,
       body: { code: 'not_found' },
     });
+    expect(await refusal(`${base}/tunnels/%ff/forward?host=db&port=5432`, auth(orgA))).toMatchObject({
+      status: 404,
+      body: { code: 'not_found' },
+    });
+    const longHost = await refusal(`${base}/tunnels/${t.id}/forward?host=${'h'.repeat(256)}&port=5432`, auth(orgA));
+    expect(longHost).toMatchObject({
+      status: 400,
+      body: { code: 'invalid_parameter', message: 'host: at most 255 characters' },
+    });
   });
 
   it('explains itself to a plain GET', async () => {
