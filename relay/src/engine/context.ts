@@ -1,7 +1,8 @@
 // The engine's state inside one relay app, shared by the instance, object, resource and docs
 // routes: the instances store, the live runtimes (pools + schema caches) and the key that
 // signs page tokens. Built once per app from its dependencies, closed with the app.
-import { createHash, createHmac } from 'node:crypto';
+import * as crypto from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authenticate } from '../auth/credentials.js';
 import type { MasterKey } from '../auth/crypto.js';
@@ -135,9 +136,15 @@ export function forgetInstanceCredentials(context: EngineContext, instanceId: st
   for (const [key, entry] of cache) if (entry.instanceId === instanceId) cache.delete(key);
 }
 
+// crypto.hash (Node >= 20.12) digests without building a Hash object: ~3x cheaper per call.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64') => string }).hash;
+const sha256Base64 = oneShot
+  ? (text: string) => oneShot('sha256', text, 'base64')
+  : (text: string) => crypto.createHash('sha256').update(text).digest('base64');
+
 function principalKey(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
-  return typeof header === 'string' ? createHash('sha256').update(header).digest('base64') : undefined;
+  return typeof header === 'string' ? sha256Base64(header) : undefined;
 }
 
 async function resourcePrincipal(
