@@ -59,6 +59,44 @@ describe('websocketDuplex', () => {
     client.destroy();
   });
 
+  it('a short header and a large payload written together arrive in order, from both roles', async () => {
+    const { client, server } = await pair();
+    const serverDuplex = websocketDuplex(server);
+    const collect = (d: Duplex, bytes: number) =>
+      new Promise<Buffer>((resolve) => {
+        const got: Buffer[] = [];
+        let n = 0;
+        d.on('data', (c: Buffer) => {
+          got.push(c);
+          n += c.length;
+          if (n === bytes) resolve(Buffer.concat(got));
+        });
+      });
+    // The mux writes a frame as a corked header + payload: the client side masks, the server does not.
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 8; i++) frames.push(randomBytes(12), randomBytes(64 * 1024 + i));
+    const expected = Buffer.concat(frames);
+    for (const [from, to] of [
+      [client, serverDuplex],
+      [serverDuplex, client],
+    ] as const) {
+      const arrived = collect(to, expected.length);
+      const written: Promise<void>[] = [];
+      for (let i = 0; i < frames.length; i += 2) {
+        from.cork();
+        for (const f of [frames[i]!, frames[i + 1]!]) {
+          written.push(new Promise((resolve, reject) => from.write(f, (err) => (err ? reject(err) : resolve()))));
+        }
+        from.uncork();
+      }
+      await Promise.all(written);
+      expect(sha(await arrived)).toBe(sha(expected));
+      to.removeAllListeners('data');
+    }
+    serverDuplex.on('error', () => {});
+    client.destroy();
+  });
+
   it('may be created before the handshake: writes wait for open, early messages are kept', async () => {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     servers.push(wss);

@@ -12,6 +12,7 @@
 // Create it before or in the same tick as the WebSocket's 'open' (or in the server's upgrade
 // callback): ws emits messages that arrived with the handshake on the next tick, and a
 // message emitted before the duplex listens is lost. Writes before 'open' wait for it.
+import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { WebSocketClosedError } from './errors.js';
@@ -25,6 +26,9 @@ export interface WebSocketDuplexOptions {
 }
 
 const DEFAULT_HWM = 1024 * 1024;
+/** A written chunk from this size on is not copied to join it with a short header. */
+const SEND_ALONE_FROM = 16 * 1024;
+const ignore = (): void => {};
 
 export function websocketDuplex(ws: WebSocket, options: WebSocketDuplexOptions = {}): Duplex {
   return new WebSocketDuplex(ws, options);
@@ -89,8 +93,28 @@ class WebSocketDuplex extends Duplex {
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    const last = chunks.length - 1;
+    const tail = chunks[last]!.chunk;
+    if (last === 1 && tail.length >= SEND_ALONE_FROM && chunks[0]!.chunk.length < SEND_ALONE_FROM) {
+      // A short head and a large tail (a mux frame header and its payload): two messages
+      // rather than a copy of the payload (message boundaries carry no meaning). ws writes the
+      // payload as is (or copies it once anyway while masking); the corked socket still sends
+      // both in one writev. ws sends in order, so the tail's callback covers the head.
+      const socket = this.rawSocket();
+      socket?.cork();
+      this.send(chunks[0]!.chunk, ignore);
+      this.send(tail, callback);
+      socket?.uncork();
+      return;
+    }
     // Coalesce: one message costs a frame header and often a syscall.
-    this.send(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), callback);
+    this.send(last === 0 ? tail : Buffer.concat(chunks.map((c) => c.chunk)), callback);
+  }
+
+  /** The TCP socket under the WebSocket (a ws internal; absent before the handshake). */
+  private rawSocket(): Socket | undefined {
+    const socket = (this.ws as unknown as { _socket?: Socket | null })._socket;
+    return socket && this.ws.readyState === WebSocket.OPEN ? socket : undefined;
   }
 
   private send(data: Buffer, callback: (error?: Error | null) => void): void {
