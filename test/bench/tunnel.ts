@@ -25,6 +25,7 @@ import { freePort } from '@g2c/relay';
 import pg from 'pg';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { agentBin, relayBin, startProcess } from '../helpers/processes.js';
+import { selfSignedCertificate } from '../helpers/tls.js';
 
 const exec = promisify(execFile);
 const SECONDS = Number(process.env.G2C_BENCH_SECONDS ?? 10);
@@ -291,25 +292,7 @@ async function startRelayAndAgent(
   const caArgs: string[] = [];
   let ca: Buffer | undefined;
   if (tls) {
-    await exec('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ]);
+    await selfSignedCertificate({ certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') });
     ca = await readFile(join(dir, 'cert.pem'));
     tlsArgs.push('--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem'));
     caArgs.push('--ca', join(dir, 'cert.pem'));

@@ -11,6 +11,7 @@ import { freePort } from '@g2c/relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { agentBin, type RunningProcess, relayBin, startProcess } from '../helpers/processes.js';
+import { selfSignedCertificate } from '../helpers/tls.js';
 
 const run = promisify(execFile);
 let target: TestPostgres;
@@ -41,25 +42,7 @@ beforeAll(async () => {
   target = await startTestPostgres();
   root = await mkdtemp(join(tmpdir(), 'g2c-tls-e2e-'));
   await chmod(root, 0o711);
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-    '-keyout',
-    join(root, 'key.pem'),
-    '-out',
-    join(root, 'cert.pem'),
-  ]);
+  await selfSignedCertificate({ certFile: join(root, 'cert.pem'), keyFile: join(root, 'key.pem') });
   ca = await readFile(join(root, 'cert.pem'));
   port = await freePort();
   processes.push(

@@ -12,6 +12,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import type { RunningProcess } from '../helpers/processes.js';
+import { selfSignedCertificate } from '../helpers/tls.js';
 import { copyIn, copyOut, copyRows } from './tunnel-copy.js';
 import { startAgent, startTestRelay, type TestRelay, until } from './tunnel-setup.js';
 
@@ -35,27 +36,7 @@ const blastChunk = Buffer.alloc(64 * 1024, 7);
 async function makeCertificate(where: string): Promise<{ cert: string; key: string }> {
   const cert = join(where, 'server.crt');
   const key = join(where, 'server.key');
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=localhost',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ]);
-  await chmod(key, 0o600);
-  await chmod(cert, 0o644);
+  await selfSignedCertificate({ certFile: cert, keyFile: key });
   if (process.getuid?.() === 0) {
     // As root the server runs as `postgres`, which must own its key.
     const { stdout } = await run('id', ['-u', 'postgres']).catch(() => ({ stdout: '' }));
