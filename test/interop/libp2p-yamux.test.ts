@@ -4,10 +4,11 @@
 // yamux's bytes.
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type Socket, connect as tcpConnect } from 'node:net';
+import type { Socket } from 'node:net';
 import { isMuxError, Session, type Stream } from '@g2c/mux';
 import { afterEach, describe, expect, it } from 'vitest';
 import { libp2pMuxer, polyfillPromiseWithResolvers, type YamuxMuxer } from '../bench/mux-peers.js';
+import { tcpTransport } from '../mux/transports.js';
 
 polyfillPromiseWithResolvers();
 
@@ -18,20 +19,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+/** Two connected sockets on loopback (the mux tests' TCP transport), closed after the test. */
 async function tcpPair(): Promise<[Socket, Socket]> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const a = tcpConnect((server.address() as { port: number }).port, '127.0.0.1');
-  await once(a, 'connect');
-  const [b] = await accepted;
-  cleanups.push(() => {
-    a.destroy();
-    b.destroy();
-    server.close();
-  });
-  return [a, b];
+  const link = await tcpTransport.connect();
+  cleanups.push(() => void link.close());
+  return [link.a as Socket, link.b as Socket];
 }
 
 /** Our session on one socket, a libp2p muxer on the other. `ours` = our yamux role. */

@@ -1,33 +1,24 @@
 // Interop with yamux-js 0.2.0 on the basic data path only (DESIGN section 2 lists what it
 // gets wrong: FIN, RST, frames split across chunks, large transfers). Over TCP on loopback,
 // small messages both ways, in both roles, plus pings.
-import { once } from 'node:events';
-import { createServer, type Socket, connect as tcpConnect } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Session, type Stream } from '@g2c/mux';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client as YamuxJsClient, Server as YamuxJsServer } from 'yamux-js';
+import { tcpTransport } from '../mux/transports.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
+/** Two connected sockets on loopback (the mux tests' TCP transport), closed after the test. */
 async function tcpPair(): Promise<[Socket, Socket]> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const a = tcpConnect((server.address() as { port: number }).port, '127.0.0.1');
-  await once(a, 'connect');
-  const [b] = await accepted;
-  for (const s of [a, b]) s.on('error', () => {});
-  cleanups.push(() => {
-    a.destroy();
-    b.destroy();
-    server.close();
-  });
-  return [a, b];
+  const link = await tcpTransport.connect();
+  for (const s of [link.a, link.b]) s.on('error', () => {});
+  cleanups.push(() => void link.close());
+  return [link.a as Socket, link.b as Socket];
 }
 
 /** Reads exactly `n` bytes (yamux-js never sends FIN, so 'end' cannot mark the end). */
