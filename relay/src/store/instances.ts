@@ -36,14 +36,8 @@ export interface InstanceRecord {
   updatedAt: Date;
 }
 
-export interface InstanceInput {
-  name: string;
-  elementKey: string;
-  tags: string[];
-  configuration: Record<string, unknown>;
-  password: string;
-  tunnelId: string | null;
-}
+/** What a caller gives to create or change an instance: a record without its ids and times. */
+export type InstanceInput = Omit<InstanceRecord, 'id' | 'orgId' | 'createdAt' | 'updatedAt'>;
 
 const COLUMNS = 'id, org_id, name, element_key, tags, configuration, password_enc, tunnel_id, created_at, updated_at';
 
